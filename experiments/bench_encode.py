@@ -7,10 +7,11 @@ Image: ``encode_image`` on [B, 224, 224, 3]. Text: typical short prompts (first 
 positions 6..15, as "a photo of a {class}." gives with the CLIP tokenizer) padded to 77, encoded
 by ``jclip.models.encode_text_bucketed`` (stops at the longest prompt's bucket) and by the
 full-length ``encode_text``. When torch + transformers are importable, transformers' PyTorch
-CLIPModel runs the same shapes in the same process with the same weights (fp32; text at the
-padded length 77 as OpenCLIP-style tokenizers give it, and at the longest prompt's length as
-``padding=True`` gives it). The implementations alternate within each repeat so that load
-changes on a shared machine hit them alike; the median time per call is reported.
+CLIPModel runs the same shapes in the same process with the same weights (images in fp32 and,
+for the matched-precision ratio, in bf16; text in fp32 at the padded length 77 as OpenCLIP-style
+tokenizers give it, and at the longest prompt's length as ``padding=True`` gives it). The
+implementations alternate within each repeat so that load changes on a shared machine hit them
+alike; the median time per call is reported.
 Writes results/bench_encode.json.
 """
 
@@ -94,8 +95,16 @@ def main(argv=None):
     config = jclip.get_config("ViT-B-32-quickgelu")
     params, hf = _params_and_torch(config, use_torch)
     if hf is not None:
+        import copy
+
         import torch
+
+        hf_bf16 = copy.deepcopy(hf).to(torch.bfloat16)  # PyTorch's own bf16 path (oneDNN)
     models = {dt: jclip.create_model(config, dtype=dt) for dt in ("float32", "bfloat16")}
+    # bf16 inference casts the weights once, as PyTorch's model.to(torch.bfloat16) does; with
+    # float32 params every call would re-cast 88M weights (~50 ms, most of a batch-1 call).
+    typed_params = {"float32": params,
+                    "bfloat16": jax.tree.map(lambda p: p.astype(jnp.bfloat16), params)}
     encode_image = {dt: jax.jit(lambda p, x, m=m: m.apply({"params": p}, x, method="encode_image"))
                     for dt, m in models.items()}
     encode_text = jax.jit(lambda p, t: models["float32"].apply({"params": p}, t,
@@ -105,21 +114,28 @@ def main(argv=None):
     for batch in [int(b) for b in args.batches.split(",")]:
         repeats = args.repeats if batch <= 32 else args.repeats_large
         images = rng.normal(size=(batch, 224, 224, 3)).astype(np.float32)
-        cases = {f"jclip_{dt}": functools.partial(f, params, images)
+        cases = {f"jclip_{dt}": functools.partial(f, typed_params[dt], images)
                  for dt, f in encode_image.items()}
         if hf is not None:
             pixels = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
             cases["torch_float32"] = functools.partial(_torch_image, hf, pixels)
-        rows.append({"kind": "image", "batch": batch,
-                     **_throughput(_measure(cases, repeats), batch, "torch_float32")})
+            cases["torch_bfloat16"] = functools.partial(_torch_image, hf_bf16,
+                                                        pixels.to(torch.bfloat16))
+        seconds = _measure(cases, repeats)
+        row = {"kind": "image", "batch": batch, **_throughput(seconds, batch, "torch_float32")}
+        if hf is not None:  # matched precision: jclip bf16 against PyTorch bf16
+            row["ratio_jclip_bfloat16_vs_torch_bfloat16"] = round(
+                seconds["torch_bfloat16"] / seconds["jclip_bfloat16"], 2)
+        rows.append(row)
         print(json.dumps(rows[-1]), flush=True)
 
         tokens = _prompts(batch, config, rng)
         longest = int(np.argmax(tokens == config.eos_token_id, axis=1).max()) + 1
-        bucketed = functools.partial(encode_text_bucketed, params=params, tokens=tokens)
+        bucketed = functools.partial(encode_text_bucketed, tokens=tokens)
         cases = {
-            "jclip_bucketed": functools.partial(bucketed, models["float32"]),
-            "jclip_bf16_bucketed": functools.partial(bucketed, models["bfloat16"]),
+            "jclip_bucketed": functools.partial(bucketed, models["float32"], params),
+            "jclip_bf16_bucketed": functools.partial(bucketed, models["bfloat16"],
+                                                     typed_params["bfloat16"]),
             "jclip_full77": functools.partial(encode_text, params, tokens),
         }
         if hf is not None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from jclip.models.configs import ModelConfig, check_config, get_config
 from jclip.models.text import TextTower, check_tokens, eos_positions
-from jclip.models.vit import VisionTower
+from jclip.models.vit import VisionChunk, check_images, image_chunks
 
 
 def l2_normalize(x: jax.Array, eps: float = 0.0) -> jax.Array:
@@ -33,6 +33,8 @@ class CLIPModel(nn.Module):
     Methods:
       encode_image: float32 [B, S, S, 3] normalised pixels -> [B, D] projected, not normalised;
         ``interpolate_pos_encoding=True`` accepts other sizes (multiples of the patch size).
+        On CPU a large batch runs as sequential chunks (ViT-B/32: 32 images each; same numbers,
+        ~20% faster at B=256 as the activations stay in cache; see vit.image_chunks).
       encode_text: int [B, L] token ids, L <= context_length -> [B, D] projected, not normalised.
       __call__(images, tokens) -> logits_per_image [B_img, B_txt].
     """
@@ -41,7 +43,11 @@ class CLIPModel(nn.Module):
 
     def setup(self):
         c = check_config(self.config)
-        self.vision = VisionTower(c)
+        # The vision tower runs as a scan over sequential chunks of the batch (see image_chunks):
+        # one chunk on accelerators, ~32-image chunks on CPU. Params are shared by the chunks.
+        self.vision = nn.scan(VisionChunk, variable_broadcast="params",
+                              split_rngs={"params": False}, in_axes=(1, nn.broadcast),
+                              out_axes=1)(c)
         self.text = TextTower(c)
         self.logit_scale = self.param(
             "logit_scale", nn.initializers.constant(c.logit_scale_init), (), jnp.float32
@@ -52,7 +58,18 @@ class CLIPModel(nn.Module):
             )
 
     def encode_image(self, images: jax.Array, interpolate_pos_encoding: bool = False) -> jax.Array:
-        return self.vision(images, interpolate_pos_encoding)
+        check_images(images, self.config, interpolate_pos_encoding)
+        batch = images.shape[0]
+        n = image_chunks(batch, self.config)
+        rows = -(-batch // n)  # per chunk
+        if rows * n != batch:  # pad with zero images, dropped below
+            pad = jnp.zeros((rows * n - batch, *images.shape[1:]), images.dtype)
+            images = jnp.concatenate([images, pad])
+        # Chunk j holds rows j, j + n, j + 2n, ...: with a batch sharded along its first axis
+        # every chunk takes rows from every device, so no data moves between devices.
+        chunks = images.reshape(rows, n, *images.shape[1:])
+        _, out = self.vision(None, chunks, interpolate_pos_encoding)  # [rows, n, D]
+        return out.reshape(rows * n, -1)[:batch]
 
     def encode_text(self, tokens: jax.Array) -> jax.Array:
         return self.text(tokens)

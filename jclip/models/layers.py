@@ -7,8 +7,9 @@ Transferable Visual Models From Natural Language Supervision") and ViT (Dosovits
 
 Attention uses separate query / key / value / out projections with biases, as transformers'
 CLIPAttention and SiglipAttention do, so checkpoint conversion is a plain transpose.
-Parameters are always float32; ``dtype`` is the activation (compute) dtype. Softmax and LayerNorm
-statistics are computed in float32 whatever ``dtype`` is.
+Parameters are always float32; ``dtype`` is the activation (compute) dtype. Matmuls take their
+inputs in ``dtype`` and accumulate in float32 (``dense``); softmax and LayerNorm statistics are
+computed in float32 whatever ``dtype`` is.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     # QuickGELU of the OpenAI CLIP weights: x * sigmoid(1.702 x).
@@ -35,10 +37,30 @@ def get_activation(name: str) -> Callable[[jax.Array], jax.Array]:
     return ACTIVATIONS[name]
 
 
+def dot_general_f32_accumulate(lhs, rhs, dimension_numbers, precision=None, **kwargs):
+    """lax.dot_general accumulating in float32, the result cast back to the input dtype.
+
+    For float32 inputs this is plain dot_general. For bfloat16 inputs the result is the same
+    bfloat16 rounding of a float32 accumulation that accelerators perform anyway, but XLA:CPU
+    only uses its fast bfloat16 kernels (avx512_bf16 / AMX: about twice the float32 rate) when
+    the dot is asked for a float32 result; a bfloat16 result falls back to the float32 rate.
+    """
+    out = lax.dot_general(lhs, rhs, dimension_numbers, precision=precision,
+                          preferred_element_type=jnp.float32, **kwargs)
+    return out.astype(jnp.result_type(lhs, rhs))
+
+
+def dense(features: int, dtype, name: str, use_bias: bool = True) -> nn.Dense:
+    """nn.Dense (float32 params) whose matmul reads ``dtype`` inputs and accumulates in float32."""
+    return nn.Dense(features, use_bias=use_bias, dtype=dtype, name=name,
+                    dot_general=dot_general_f32_accumulate)
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention, softmax(q k^T / sqrt(d_head)) v.
 
-    Inputs: queries [B, Lq, W], keys/values [B, Lk, W]. Output [B, Lq, W].
+    Inputs: queries [B, Lq, W], keys/values [B, Lk, W], optional boolean ``mask`` broadcastable
+    to [B, heads, Lq, Lk] (True: may attend). Output [B, Lq, W].
     """
 
     num_heads: int
@@ -46,20 +68,22 @@ class MultiHeadAttention(nn.Module):
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x_q: jax.Array, x_kv: jax.Array) -> jax.Array:
+    def __call__(self, x_q: jax.Array, x_kv: jax.Array, mask: jax.Array | None = None
+                 ) -> jax.Array:
         width = x_q.shape[-1]
         if width % self.num_heads:
             raise ValueError(f"width {width} is not divisible by num_heads {self.num_heads}")
         head_dim = width // self.num_heads
-        dense = lambda name: nn.Dense(width, dtype=self.dtype, name=name)
+        proj = lambda name: dense(width, self.dtype, name)
         split = lambda t: t.reshape(*t.shape[:-1], self.num_heads, head_dim)
-        q = split(dense("query")(x_q))
-        k = split(dense("key")(x_kv))
-        v = split(dense("value")(x_kv))
-        # implementation=None: XLA (logits in the compute dtype, softmax in float32) on CPU/TPU
-        # and for float32; cuDNN fused attention where jax picks it (bf16/fp16 on GPU).
-        out = jax.nn.dot_product_attention(q, k, v, is_causal=self.causal)
-        return dense("out")(out.reshape(*out.shape[:-2], width))
+        q = split(proj("query")(x_q))
+        k = split(proj("key")(x_kv))
+        v = split(proj("value")(x_kv))
+        # jax's XLA attention (implementation=None selects it on every platform in jax 0.10):
+        # logits and softmax in float32 whatever the compute dtype.
+        out = jax.nn.dot_product_attention(q, k, v, mask=mask,
+                                           is_causal=self.causal and mask is None)
+        return proj("out")(out.reshape(*out.shape[:-2], width))
 
 
 class Mlp(nn.Module):
@@ -72,9 +96,9 @@ class Mlp(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         width = x.shape[-1]
-        x = nn.Dense(self.mlp_dim, dtype=self.dtype, name="fc1")(x)
+        x = dense(self.mlp_dim, self.dtype, "fc1")(x)
         x = get_activation(self.act)(x)
-        return nn.Dense(width, dtype=self.dtype, name="fc2")(x)
+        return dense(width, self.dtype, "fc2")(x)
 
 
 def layer_norm(eps: float, dtype, name: str) -> nn.LayerNorm:
@@ -82,7 +106,14 @@ def layer_norm(eps: float, dtype, name: str) -> nn.LayerNorm:
 
 
 class Block(nn.Module):
-    """Pre-LN transformer block; [B, L, W] -> [B, L, W]."""
+    """Pre-LN transformer block; [B, L, W] -> [B, L, W].
+
+    With ``rows`` (int [B]) only row ``rows[b]`` of each sequence is computed: keys and values
+    still come from every position (up to ``rows[b]`` when causal), but the query, output
+    projection and MLP run on one row, and the result is [B, W]. A tower that reads a single
+    position of its last block's output (CLIP's class token or end token, SigLIP text's last
+    token) gets the same numbers for about a tenth of that block's work.
+    """
 
     num_heads: int
     mlp_dim: int
@@ -92,11 +123,20 @@ class Block(nn.Module):
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, rows: jax.Array | None = None) -> jax.Array:
+        attn = MultiHeadAttention(self.num_heads, self.causal, self.dtype, name="attn")
         h = layer_norm(self.eps, self.dtype, "ln1")(x)
-        x = x + MultiHeadAttention(self.num_heads, self.causal, self.dtype, name="attn")(h, h)
+        if rows is None:
+            x = x + attn(h, h)
+        else:
+            take = lambda t: jnp.take_along_axis(t, rows[:, None, None], axis=1)  # [B, 1, W]
+            mask = None
+            if self.causal:  # the kept row attends to positions <= its own: [B, 1, 1, L]
+                mask = (jnp.arange(x.shape[1])[None, :] <= rows[:, None])[:, None, None, :]
+            x = take(x) + attn(take(h), h, mask=mask)
         h = layer_norm(self.eps, self.dtype, "ln2")(x)
-        return x + Mlp(self.mlp_dim, self.act, self.dtype, name="mlp")(h)
+        x = x + Mlp(self.mlp_dim, self.act, self.dtype, name="mlp")(h)
+        return x if rows is None else x[:, 0]
 
 
 class _ScanBlock(Block):
@@ -126,18 +166,23 @@ class Encoder(nn.Module):
     remat: bool = False
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, rows: jax.Array | None = None) -> jax.Array:
+        """x [B, L, W] -> [B, L, W]; with ``rows`` (int [B]) -> [B, W], the output at position
+        ``rows[b]`` of each sequence (the last block computes only that row, see ``Block``)."""
         kw = dict(num_heads=self.num_heads, mlp_dim=self.mlp_dim, act=self.act, eps=self.eps,
                   causal=self.causal, dtype=self.dtype)
-        if self.scan_layers:
+        if self.scan_layers:  # one stacked body: every layer runs on all rows
             block = nn.remat(_ScanBlock, prevent_cse=False) if self.remat else _ScanBlock
             scanned = nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True},
                               in_axes=nn.broadcast, length=self.num_layers)
             x, _ = scanned(**kw, name="blocks")(x, None)
-            return x
+            return x if rows is None else jnp.take_along_axis(x, rows[:, None, None], 1)[:, 0]
         block = nn.remat(Block) if self.remat else Block
         for i in range(self.num_layers):
-            x = block(**kw, name=f"block_{i}")(x)
+            last = i == self.num_layers - 1
+            x = block(**kw, name=f"block_{i}")(x, rows if last else None)
+        if rows is not None and self.num_layers == 0:
+            x = jnp.take_along_axis(x, rows[:, None, None], 1)[:, 0]
         return x
 
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jclip.models.configs import ModelConfig
-from jclip.models.layers import Encoder, layer_norm
+from jclip.models.layers import Encoder, dense, layer_norm
 
 
 def check_tokens(tokens: jax.Array, config: ModelConfig) -> None:
@@ -70,13 +70,18 @@ class TextTower(nn.Module):
                          (c.context_length, c.text_width))
         x = jnp.take(embedding, tokens, axis=0, mode="fill", fill_value=jnp.nan)
         x = (x + pos[: tokens.shape[1]]).astype(dtype)
+        # The output is read at one position (CLIP: first eos; SigLIP: the last token), so the
+        # encoder's last block computes only that row.
+        if clip:
+            rows = eos_positions(tokens, c.eos_token_id)
+        else:
+            rows = jnp.full(tokens.shape[0], tokens.shape[1] - 1)
         x = Encoder(c.text_layers, c.text_heads, c.text_mlp_dim, c.act, c.layer_norm_eps,
                     causal=clip, dtype=dtype, scan_layers=c.scan_layers, remat=c.remat,
-                    name="encoder")(x)
-        x = layer_norm(c.layer_norm_eps, dtype, "final_ln")(x)
+                    name="encoder")(x, rows.astype(jnp.int32))
+        x = layer_norm(c.layer_norm_eps, dtype, "final_ln")(x)  # [B, W]
         if clip:
-            x = x[jnp.arange(x.shape[0]), eos_positions(tokens, c.eos_token_id)]
-            x = nn.Dense(c.embed_dim, use_bias=False, dtype=dtype, name="proj")(x)
+            x = dense(c.embed_dim, dtype, "proj", use_bias=False)(x)
         else:
-            x = nn.Dense(c.embed_dim, dtype=dtype, name="head")(x[:, -1])
+            x = dense(c.embed_dim, dtype, "head")(x)
         return x.astype(jnp.float32)
