@@ -37,8 +37,8 @@ def _params_and_torch(config, use_torch):
         import torch
         import transformers
 
-        from jclip.checkpoints import convert_state_dict
-        from jclip.checkpoints_hf import hf_key_map
+        from jclip.pretrained.hf import hf_key_map
+        from jclip.pretrained.load import convert_state_dict
 
         torch.manual_seed(0)
         hf = transformers.CLIPModel(transformers.CLIPConfig()).eval()  # OpenAI ViT-B/32 shapes
@@ -46,7 +46,7 @@ def _params_and_torch(config, use_torch):
         params = convert_state_dict(state, hf_key_map(config), config,
                                     ignored=lambda k: k.endswith("position_ids"))
         return jax.tree.map(jnp.asarray, params), hf
-    from jclip.checkpoints import param_shapes
+    from jclip.models.params import param_shapes
 
     rng = np.random.default_rng(0)
     leaf = lambda s: jnp.asarray(0.02 * rng.normal(size=s).astype(np.float32))

@@ -105,7 +105,7 @@ def bench_imagenet_classifier(num_classes, templates_name, batch_size):
     import re
 
     import jclip
-    from jclip import prompts, zeroshot
+    from jclip.heads import prompts, zeroshot
     from jclip.tokenizer import WordTokenizer
 
     classnames = prompts.imagenet_classnames()[:num_classes]

@@ -14,15 +14,17 @@ _LAZY_ATTRS = {
     "get_config": ("jclip.models.configs", "get_config"),
     "create_model": ("jclip.models.clip", "create_model"),
     "CLIPModel": ("jclip.models.clip", "CLIPModel"),
-    "load": ("jclip.checkpoints", "load"),
-    "save": ("jclip.checkpoints", "save"),
+    "load": ("jclip.pretrained.load", "load"),
+    "save": ("jclip.pretrained.load", "save"),
     "Tokenizer": ("jclip.tokenizer", "Tokenizer"),
     "preprocess": ("jclip.preprocessing", "preprocess"),
 }
 _LAZY_MODULES = (
-    "losses", "metrics", "zeroshot", "adapt", "kernels", "data", "models",
-    "checkpoints", "tokenizer", "preprocessing", "prompts", "train",
+    "losses", "metrics", "kernels", "data", "models", "pretrained", "heads", "tokenizer",
+    "preprocessing", "train", "evals",
 )
+# The classifier heads are also reachable at the top level (``from jclip import zeroshot``).
+_HEADS = ("zeroshot", "prompts", "adapt")
 
 
 def __getattr__(name):
@@ -31,8 +33,10 @@ def __getattr__(name):
         return getattr(importlib.import_module(module), attr)
     if name in _LAZY_MODULES:
         return importlib.import_module(f"jclip.{name}")
+    if name in _HEADS:
+        return importlib.import_module(f"jclip.heads.{name}")
     raise AttributeError(f"module 'jclip' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_LAZY_ATTRS) + list(_LAZY_MODULES))
+    return sorted(list(globals()) + list(_LAZY_ATTRS) + list(_LAZY_MODULES) + list(_HEADS))

@@ -10,9 +10,9 @@ import pytest
 from scipy.special import erf
 
 import jclip
-from jclip.checkpoints import param_shapes, to_layout
 from jclip.models import layers
 from jclip.models.clip import bucket_length, encode_text_bucketed
+from jclip.models.params import param_shapes, to_layout
 
 # Small variants of the tiny presets: a 100-word vocabulary and 8 positions keep compiles short.
 SMALL = {

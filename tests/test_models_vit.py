@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import jclip
-from jclip.checkpoints import param_shapes
 from jclip.models import vit
+from jclip.models.params import param_shapes
 
 
 @pytest.mark.parametrize("size,use_bias", [(28, False), (31, True)])

@@ -175,7 +175,7 @@ def classnames(name: str) -> list[str]:
     """Class names of dataset ``name`` (index = label id); imports tfds for "tfds" names."""
     info = get_dataset_info(name)
     if info.classnames == "imagenet":
-        from jclip.prompts import imagenet_classnames
+        from jclip.heads.prompts import imagenet_classnames
 
         return list(imagenet_classnames())
     if info.classnames == "tfds":

@@ -7,10 +7,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from jclip.metrics._checks import as_float_array, check_same_dim
-
-
-def _normalize(x):
-    return x / jnp.linalg.norm(x, axis=-1, keepdims=True)
+from jclip.ops import l2_normalize
 
 
 def _check_pairs(zimg, ztxt):
@@ -36,7 +33,7 @@ def clip_score(zimg, ztxt, w: float = 2.5):
       Scalar float32.
     """
     zimg, ztxt = _check_pairs(zimg, ztxt)
-    cos = jnp.sum(_normalize(zimg) * _normalize(ztxt), axis=-1)
+    cos = jnp.sum(l2_normalize(zimg) * l2_normalize(ztxt), axis=-1)
     return jnp.mean(w * jnp.maximum(cos, 0.0))
 
 
@@ -60,9 +57,9 @@ def ref_clip_score(zimg, ztxt, zrefs, w: float = 2.5, *, refs_mask=None):
     if zrefs.shape[0] != zimg.shape[0]:
         raise ValueError(f"zrefs must have {zimg.shape[0]} rows of references, got {zrefs.shape}")
     check_same_dim("ztxt", ztxt, "zrefs", zrefs)
-    txt = _normalize(ztxt)
-    clip_s = w * jnp.maximum(jnp.sum(_normalize(zimg) * txt, axis=-1), 0.0)
-    ref_cos = jnp.einsum("nd,nrd->nr", txt, _normalize(zrefs))
+    txt = l2_normalize(ztxt)
+    clip_s = w * jnp.maximum(jnp.sum(l2_normalize(zimg) * txt, axis=-1), 0.0)
+    ref_cos = jnp.einsum("nd,nrd->nr", txt, l2_normalize(zrefs))
     if refs_mask is not None:
         refs_mask = jnp.asarray(refs_mask, bool)
         if refs_mask.shape != zrefs.shape[:2]:

@@ -20,11 +20,7 @@ import numpy as np
 from jclip.models.configs import ModelConfig, check_config, get_config
 from jclip.models.text import TextTower, check_tokens, eos_positions
 from jclip.models.vit import VisionChunk, check_images, image_chunks
-
-
-def l2_normalize(x: jax.Array, eps: float = 0.0) -> jax.Array:
-    """x / ||x||_2 along the last axis (no epsilon by default, as transformers)."""
-    return x / (jnp.linalg.norm(x, axis=-1, keepdims=True) + eps)
+from jclip.ops import l2_normalize
 
 
 class CLIPModel(nn.Module):

@@ -84,7 +84,8 @@ class ShapesEvaluator:
         ])
 
     def run(self, params) -> dict[str, float]:
-        from jclip import metrics, zeroshot
+        from jclip import metrics
+        from jclip.heads import zeroshot
 
         zimg = {source: self._embed(self._encode_image, params, images)
                 for source, images in self.images.items()}

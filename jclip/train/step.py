@@ -17,15 +17,14 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from jclip.ops import l2_normalize
 from jclip.train import sharding as sharding_lib
+
+_l2 = lambda z: l2_normalize(z, eps=1e-12)
 
 # CLIP clamps the learnable logit scale so that exp(logit_scale) <= 100 (Radford et al., 2021).
 MAX_LOG_SCALE = math.log(100.0)
 LOSSES = ("clip", "siglip", "cloob", "cwcl")
-
-
-def _normalize(z):
-    return z / jnp.linalg.norm(z, axis=-1, keepdims=True).clip(1e-12)
 
 
 def make_loss_fn(loss_config: ml_collections.ConfigDict, model, locked=()):
@@ -55,7 +54,7 @@ def make_loss_fn(loss_config: ml_collections.ConfigDict, model, locked=()):
         variables = {"params": params}
         zimg = model.apply(variables, images, method="encode_image")
         ztxt = model.apply(variables, tokens, method="encode_text")
-        return _normalize(zimg), _normalize(ztxt)
+        return _l2(zimg), _l2(ztxt)
 
     def contrastive(params, zimg, ztxt):
         scale = jnp.exp(params["logit_scale"])
@@ -93,7 +92,7 @@ def make_loss_fn(loss_config: ml_collections.ConfigDict, model, locked=()):
         if counting_weight > 0:
             if "tokens_counterfactual" not in batch:
                 raise ValueError("counting_weight > 0 needs counterfactual captions in the batch")
-            ztxt_cf = _normalize(model.apply(
+            ztxt_cf = _l2(model.apply(
                 {"params": params}, batch["tokens_counterfactual"], method="encode_text"))
             count = losses.counting_loss(zimg, ztxt, ztxt_cf, jnp.exp(params["logit_scale"]))
             aux["counting_loss"] = count

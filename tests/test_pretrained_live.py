@@ -17,9 +17,9 @@ torch = pytest.importorskip(
 transformers = pytest.importorskip("transformers")
 
 import jclip  # noqa: E402
-from jclip.checkpoints import convert_state_dict  # noqa: E402
-from jclip.checkpoints_hf import config_from_hf, hf_key_map  # noqa: E402
-from jclip.checkpoints_openclip import openclip_key_map  # noqa: E402
+from jclip.pretrained.hf import config_from_hf, hf_key_map  # noqa: E402
+from jclip.pretrained.load import convert_state_dict  # noqa: E402
+from jclip.pretrained.openclip import openclip_key_map  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

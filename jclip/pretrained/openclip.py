@@ -17,34 +17,26 @@ from __future__ import annotations
 import json
 import os
 
-from jclip.checkpoints_hf import conv, in_proj_rows, linear, same, scalar
 from jclip.models.configs import ModelConfig
+from jclip.pretrained.keymaps import conv, dense, in_proj_rows, linear, ln, same, scalar
 
 # Non-parameter entries of OpenAI-layout state dicts, checked against the config then dropped.
 OPENAI_METADATA = ("input_resolution", "context_length", "vocab_size")
-
-
-def _ln(path, key):
-    return [(path + ("scale",), key + ".weight", same), (path + ("bias",), key + ".bias", same)]
-
-
-def _dense(path, key):
-    return [(path + ("kernel",), key + ".weight", linear), (path + ("bias",), key + ".bias", same)]
 
 
 def _blocks(path, key, n):
     entries = []
     for i in range(n):
         p, k = path + (f"block_{i}",), f"{key}.{i}"
-        entries += _ln(p + ("ln1",), k + ".ln_1") + _ln(p + ("ln2",), k + ".ln_2")
+        entries += ln(p + ("ln1",), k + ".ln_1") + ln(p + ("ln2",), k + ".ln_2")
         for j, name in enumerate(("query", "key", "value")):
             entries += [
                 (p + ("attn", name, "kernel"), k + ".attn.in_proj_weight", in_proj_rows(j, linear)),
                 (p + ("attn", name, "bias"), k + ".attn.in_proj_bias", in_proj_rows(j)),
             ]
-        entries += _dense(p + ("attn", "out"), k + ".attn.out_proj")
-        entries += _dense(p + ("mlp", "fc1"), k + ".mlp.c_fc")
-        entries += _dense(p + ("mlp", "fc2"), k + ".mlp.c_proj")
+        entries += dense(p + ("attn", "out"), k + ".attn.out_proj")
+        entries += dense(p + ("mlp", "fc1"), k + ".mlp.c_fc")
+        entries += dense(p + ("mlp", "fc2"), k + ".mlp.c_proj")
     return entries
 
 
@@ -66,8 +58,8 @@ def openclip_key_map(config: ModelConfig) -> list:
         (txt + ("proj", "kernel"), "text_projection", same),
         (("logit_scale",), "logit_scale", scalar),
     ]
-    e += _ln(vis + ("pre_ln",), "visual.ln_pre") + _ln(vis + ("post_ln",), "visual.ln_post")
-    e += _ln(txt + ("final_ln",), "ln_final")
+    e += ln(vis + ("pre_ln",), "visual.ln_pre") + ln(vis + ("post_ln",), "visual.ln_post")
+    e += ln(txt + ("final_ln",), "ln_final")
     e += _blocks(vis + ("encoder",), "visual.transformer.resblocks", config.vision_layers)
     e += _blocks(txt + ("encoder",), "transformer.resblocks", config.text_layers)
     return e

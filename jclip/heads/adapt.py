@@ -13,7 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jclip.zeroshot import l2_normalize
+from jclip.metrics.classification import accuracy
+from jclip.ops import l2_normalize
+
+_top1 = lambda logits, labels: float(accuracy(logits, labels))
 
 GDA_ALPHAS = tuple(10.0**i for i in range(-4, 5))
 
@@ -27,10 +30,6 @@ def _features_and_labels(features, labels, name="features"):
         raise ValueError(f"labels must be int [{features.shape[0]}], got {labels.dtype} "
                          f"{tuple(labels.shape)}")
     return features, labels.astype(jnp.int32)
-
-
-def _accuracy(logits, labels):
-    return float(jnp.mean(jnp.argmax(logits, axis=1) == labels))
 
 
 @functools.partial(jax.jit, static_argnames=("num_classes",))
@@ -114,7 +113,7 @@ def gda(train_features, train_labels, zeroshot_classifier, val_features, val_lab
     zs = None if zeroshot_classifier is None else jnp.asarray(zeroshot_classifier, jnp.float32)
     best, best_alpha = -1.0, float(alphas[0])
     for alpha in alphas:
-        acc = _accuracy(GDAClassifier(weights, bias, zs, float(alpha), scale)(xv), yv)
+        acc = _top1(GDAClassifier(weights, bias, zs, float(alpha), scale)(xv), yv)
         if acc > best:
             best, best_alpha = acc, float(alpha)
     return GDAClassifier(weights, bias, zs, best_alpha, scale)

@@ -9,7 +9,7 @@ Sources ``load`` reads:
    an OpenAI-layout .pt state dict, or a folder/hub repo holding one) with ``arch=`` a preset name;
    the activation comes from the name (``-quickgelu``) and is never guessed.
 3. A folder written by ``save`` (jclip_config.json + params.msgpack).
-Only tensors are read (see ``jclip.checkpoints_io``).
+Only tensors are read (see ``jclip.pretrained.tensors``).
 """
 
 from __future__ import annotations
@@ -24,17 +24,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jclip.checkpoints_hf import HF_IGNORED_SUFFIXES, config_from_hf, hf_key_map
-from jclip.checkpoints_io import read_state_dict
-from jclip.checkpoints_openclip import (
+from jclip.models.clip import CLIPModel
+from jclip.models.configs import PRESETS, ModelConfig, check_config, get_config
+from jclip.models.params import check_params, flatten, listing, param_shapes, to_layout, unflatten
+from jclip.pretrained.hf import HF_IGNORED_SUFFIXES, config_from_hf, hf_key_map
+from jclip.pretrained.openclip import (
     OPENAI_METADATA,
     check_openai_metadata,
     check_openclip_config,
     openclip_key_map,
 )
-from jclip.models.clip import CLIPModel, create_model
-from jclip.models.configs import PRESETS, ModelConfig, check_config, get_config
-from jclip.models.layers import stack_blocks, unstack_blocks
+from jclip.pretrained.tensors import read_state_dict
 
 JCLIP_CONFIG = "jclip_config.json"
 JCLIP_PARAMS = "params.msgpack"
@@ -46,67 +46,13 @@ COMPUTE_OPTIONS = ("dtype", "scan_layers", "remat")
 _NON_ARCH_FIELDS = COMPUTE_OPTIONS + ("logit_scale_init", "logit_bias_init", "pad_token_id")
 
 
-# ---------------------------------------------------------------------------------------------
-# Param trees
-
-
-def param_shapes(config: ModelConfig) -> dict:
-    """Nested dict of the parameter shapes of ``config`` in the per-layer (unscanned) layout."""
-    model = create_model(config, scan_layers=False)
-    images = jax.ShapeDtypeStruct((1, config.image_size, config.image_size, 3), jnp.float32)
-    tokens = jax.ShapeDtypeStruct((1, config.context_length), jnp.int32)
-    init = lambda i, t: model.init(jax.random.key(0), i, t)["params"]
-    shapes = jax.eval_shape(init, images, tokens)
-    return jax.tree.map(lambda s: tuple(s.shape), flax.core.unfreeze(shapes))
-
-
-def to_layout(params: dict, config: ModelConfig) -> dict:
-    """Converts params between the per-layer and the scanned layout to match ``config``."""
-    params = dict(params)
-    for tower, layers in (("vision", config.vision_layers), ("text", config.text_layers)):
-        tree = dict(params[tower])
-        encoder = tree["encoder"]
-        if config.scan_layers and "blocks" not in encoder:
-            tree["encoder"] = stack_blocks(encoder, layers)
-        elif not config.scan_layers and "blocks" in encoder:
-            tree["encoder"] = unstack_blocks(encoder)
-        params[tower] = tree
-    return params
-
-
-def _flatten(tree: dict, prefix=()) -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, prefix + (key,)))
-        else:
-            out[prefix + (key,)] = value
-    return out
-
-
-def _unflatten(flat: dict) -> dict:
-    tree: dict = {}
-    for path, value in flat.items():
-        node = tree
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-        node[path[-1]] = value
-    return tree
-
-
-def _listing(items, limit=12) -> str:
-    items = list(dict.fromkeys(items))
-    more = f" ... and {len(items) - limit} more" if len(items) > limit else ""
-    return ", ".join(items[:limit]) + more
-
-
 def convert_state_dict(state: dict, key_map: list, config: ModelConfig,
                        ignored=lambda key: False) -> dict:
     """Builds the jclip params of ``config`` from a flat PyTorch state dict.
 
     Raises ValueError listing every missing, unexpected and mis-shaped weight.
     """
-    expected = _flatten(param_shapes(config))
+    expected = flatten(param_shapes(config))
     mapped = {path for path, _, _ in key_map}
     if mapped != set(expected):  # a bug in a key map, not in the checkpoint
         raise AssertionError(f"key map mismatch: {sorted(mapped ^ set(expected))[:5]}")
@@ -124,25 +70,10 @@ def convert_state_dict(state: dict, key_map: list, config: ModelConfig,
         flat[path] = value
     unexpected = [k for k in state if k not in used and not ignored(k)]
     if missing or unexpected or misshaped:
-        parts = [f"{name} ({len(set(v))}): {_listing(v)}" for name, v in
+        parts = [f"{name} ({len(set(v))}): {listing(v)}" for name, v in
                  (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)) if v]
         raise ValueError("Checkpoint does not fit the model config: " + "; ".join(parts))
-    return to_layout(_unflatten(flat), config)
-
-
-def check_params(params: dict, config: ModelConfig) -> None:
-    """Raises ValueError if ``params`` do not have exactly the shapes ``config`` needs."""
-    canonical = to_layout(params, dataclasses.replace(config, scan_layers=False))
-    got = {k: tuple(np.shape(v)) for k, v in _flatten(canonical).items()}
-    expected = _flatten(param_shapes(config))
-    missing = ["/".join(k) for k in expected if k not in got]
-    unexpected = ["/".join(k) for k in got if k not in expected]
-    misshaped = [f"{'/'.join(k)} {got[k]}, expected {s}" for k, s in expected.items()
-                 if k in got and got[k] != s]
-    if missing or unexpected or misshaped:
-        parts = [f"{name}: {_listing(v)}" for name, v in
-                 (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)) if v]
-        raise ValueError("params do not fit the model config: " + "; ".join(parts))
+    return to_layout(unflatten(flat), config)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,15 +1,11 @@
-"""Hugging Face CLIPModel / SiglipModel checkpoints: config.json -> ModelConfig, key map.
-
-A key map is a list of ``(jclip param path, checkpoint key, transform)``; ``transform`` turns the
-PyTorch tensor into the Flax leaf (Linear weights [out, in] -> kernels [in, out], Conv weights
-[O, I, kh, kw] -> [kh, kw, I, O], in_proj rows -> q / k / v).
-"""
+"""Hugging Face CLIPModel / SiglipModel checkpoints: config.json -> ModelConfig, key map."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from jclip.models.configs import ModelConfig
+from jclip.pretrained.keymaps import conv, dense, in_proj_rows, linear, ln, same, scalar
 
 # transformers activation name -> jclip name. gelu_new is the same tanh formula.
 HF_ACTIVATIONS = {
@@ -18,34 +14,6 @@ HF_ACTIVATIONS = {
     "gelu_pytorch_tanh": "gelu_tanh",
     "gelu_new": "gelu_tanh",
 }
-
-
-def linear(w: np.ndarray) -> np.ndarray:
-    return w.T
-
-
-def conv(w: np.ndarray) -> np.ndarray:
-    return w.transpose(2, 3, 1, 0)
-
-
-def same(w: np.ndarray) -> np.ndarray:
-    return w
-
-
-def scalar(w: np.ndarray) -> np.ndarray:
-    if w.size != 1:
-        raise ValueError(f"expected a scalar, got shape {w.shape}")
-    return w.reshape(())
-
-
-def in_proj_rows(index: int, transform=same):
-    """Slice ``index`` (0 = q, 1 = k, 2 = v) of a fused [3W, ...] in_proj tensor."""
-
-    def take(w):
-        n = w.shape[0] // 3
-        return transform(w[index * n:(index + 1) * n])
-
-    return take
 
 
 def _hf_config_dict(source) -> dict:
@@ -121,25 +89,16 @@ def _eos_token_id(kind: str, text_config: dict) -> int:
     return int(eos)
 
 
-def _ln(path, key):
-    return [(path + ("scale",), key + ".weight", same), (path + ("bias",), key + ".bias", same)]
-
-
-def _dense(path, key, bias=True):
-    out = [(path + ("kernel",), key + ".weight", linear)]
-    return out + ([(path + ("bias",), key + ".bias", same)] if bias else [])
-
-
 def _blocks(path, key, n):
     entries = []
     for i in range(n):
         p, k = path + (f"block_{i}",), f"{key}.{i}"
-        entries += _ln(p + ("ln1",), k + ".layer_norm1") + _ln(p + ("ln2",), k + ".layer_norm2")
+        entries += ln(p + ("ln1",), k + ".layer_norm1") + ln(p + ("ln2",), k + ".layer_norm2")
         for ours, theirs in (("query", "q_proj"), ("key", "k_proj"), ("value", "v_proj"),
                              ("out", "out_proj")):
-            entries += _dense(p + ("attn", ours), f"{k}.self_attn.{theirs}")
-        entries += _dense(p + ("mlp", "fc1"), k + ".mlp.fc1")
-        entries += _dense(p + ("mlp", "fc2"), k + ".mlp.fc2")
+            entries += dense(p + ("attn", ours), f"{k}.self_attn.{theirs}")
+        entries += dense(p + ("mlp", "fc1"), k + ".mlp.fc1")
+        entries += dense(p + ("mlp", "fc2"), k + ".mlp.fc2")
     return entries
 
 
@@ -156,13 +115,13 @@ def hf_key_map(config: ModelConfig) -> list:
     ]
     e += _blocks(vis + ("encoder",), f"{vm}.encoder.layers", config.vision_layers)
     e += _blocks(txt + ("encoder",), f"{tm}.encoder.layers", config.text_layers)
-    e += _ln(vis + ("post_ln",), f"{vm}.post_layernorm")
-    e += _ln(txt + ("final_ln",), f"{tm}.final_layer_norm")
+    e += ln(vis + ("post_ln",), f"{vm}.post_layernorm")
+    e += ln(txt + ("final_ln",), f"{tm}.final_layer_norm")
     if config.kind == "clip":
         e += [(vis + ("cls_token",), f"{vm}.embeddings.class_embedding", same)]
-        e += _ln(vis + ("pre_ln",), f"{vm}.pre_layrnorm")
-        e += _dense(vis + ("proj",), "visual_projection", bias=False)
-        e += _dense(txt + ("proj",), "text_projection", bias=False)
+        e += ln(vis + ("pre_ln",), f"{vm}.pre_layrnorm")
+        e += dense(vis + ("proj",), "visual_projection", bias=False)
+        e += dense(txt + ("proj",), "text_projection", bias=False)
         return e
     head, hk = vis + ("head",), f"{vm}.head"
     e += [
@@ -176,11 +135,11 @@ def hf_key_map(config: ModelConfig) -> list:
              in_proj_rows(i, linear)),
             (head + ("attn", name, "bias"), f"{hk}.attention.in_proj_bias", in_proj_rows(i)),
         ]
-    e += _dense(head + ("attn", "out"), f"{hk}.attention.out_proj")
-    e += _ln(head + ("ln",), f"{hk}.layernorm")
-    e += _dense(head + ("mlp", "fc1"), f"{hk}.mlp.fc1")
-    e += _dense(head + ("mlp", "fc2"), f"{hk}.mlp.fc2")
-    e += _dense(txt + ("head",), f"{tm}.head")
+    e += dense(head + ("attn", "out"), f"{hk}.attention.out_proj")
+    e += ln(head + ("ln",), f"{hk}.layernorm")
+    e += dense(head + ("mlp", "fc1"), f"{hk}.mlp.fc1")
+    e += dense(head + ("mlp", "fc2"), f"{hk}.mlp.fc2")
+    e += dense(txt + ("head",), f"{tm}.head")
     return e
 
 

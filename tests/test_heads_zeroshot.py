@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import jclip
-from jclip import prompts, zeroshot
+from jclip.heads import prompts, zeroshot
 from jclip.tokenizer import WordTokenizer
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from jclip import adapt
+from jclip.heads import adapt
 
 
 def _blobs(n_per=20, k=3, d=6, spread=0.6, seed=0, noise_seed=None):

@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from jclip.checkpoints_io import NotATensorFileError, read_state_dict, read_torch_zip
+from jclip.pretrained.tensors import NotATensorFileError, read_state_dict, read_torch_zip
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "models")
 

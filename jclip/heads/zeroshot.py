@@ -2,7 +2,7 @@
 
 Typical use::
 
-    from jclip import prompts, zeroshot
+    from jclip.heads import prompts, zeroshot
     classifier = zeroshot.build_classifier(model, params, tok, prompts.imagenet_classnames(),
                                            prompts.IMAGENET_TEMPLATES)       # [D, C]
     zimg = zeroshot.encode_images(model, params, pixels, batch_size=256)     # [N, D] normalised
@@ -17,12 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jclip.prompts import format_prompts
-
-
-def l2_normalize(x, axis: int = -1):
-    """x / ||x||_2 along ``axis``."""
-    return x / jnp.linalg.norm(x, axis=axis, keepdims=True)
+from jclip.heads.prompts import format_prompts
+from jclip.ops import l2_normalize
 
 
 def encode_prompts(model, params, tokenizer, classnames, templates, *, batch_size: int = 256):

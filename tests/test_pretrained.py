@@ -12,8 +12,8 @@ import transformers
 from safetensors.numpy import load_file, save_file
 
 import jclip
-from jclip.checkpoints_hf import config_from_hf
-from jclip.checkpoints_openclip import check_openai_metadata
+from jclip.pretrained.hf import config_from_hf
+from jclip.pretrained.openclip import check_openai_metadata
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "models")
 QUICKGELU = os.path.join(FIXTURES, "hf_clip_quickgelu")
