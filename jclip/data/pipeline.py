@@ -244,11 +244,16 @@ def _make_batch(examples: list[dict], preprocess, batch_size: int, corruption=No
 def _empty_like(batch: dict) -> dict:
     out = {k: np.zeros_like(v) for k, v in batch.items()}
     if "captions" in out:
-        out["captions"][:] = ""
+        if out["captions"].ndim == 1:  # list_batches: a list of captions per row
+            for i in range(len(out["captions"])):
+                out["captions"][i] = []
+        else:
+            out["captions"][:] = ""
     return out
 
 
-def eval_dataset(name: str, split: str | None = None, *, preprocess: Callable | None,
+def eval_dataset(name: str | registry.DatasetInfo, split: str | None = None, *,
+                 preprocess: Callable | None,
                  batch_size: int, data_dir: str | None = None, download: bool = True,
                  process_index: int | None = None, process_count: int | None = None,
                  num_workers: int = 2, corruption: tuple[str, int] | None = None,
@@ -259,7 +264,8 @@ def eval_dataset(name: str, split: str | None = None, *, preprocess: Callable | 
     Arguments are checked and the dataset is prepared when called; batches come lazily.
 
     Args:
-      name: catalog name (``registry.DATASETS``), optionally with a tfds config.
+      name: catalog name (``registry.DATASETS``), optionally with a tfds config, or a
+        ``registry.DatasetInfo`` (a dataset outside the catalog).
       split: tfds split spec; the catalog's evaluation split when None.
       preprocess: callable list of uint8 [H, W, 3] images -> float32 [n, S, S, 3] (e.g.
         ``lambda ims: jclip.preprocess(ims, "ViT-B-32")``), or None to stack same-size uint8
@@ -281,7 +287,7 @@ def eval_dataset(name: str, split: str | None = None, *, preprocess: Callable | 
       multi-label), "mask": bool [batch_size]} (+ "captions": object [batch_size, 5] str for
       retrieval, with the COCO image id as label). Padded rows are zeros with mask False.
     """
-    info = registry.get_dataset_info(name)
+    info = name if isinstance(name, registry.DatasetInfo) else registry.get_dataset_info(name)
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if preprocess is not None and not callable(preprocess):
@@ -332,3 +338,59 @@ def _padded_to(batches: Iterable[dict], num_batches: int | None) -> Iterator[dic
     if num_batches is not None and last is not None:
         for _ in range(num_batches - count):
             yield _empty_like(last)
+
+
+def local_range(num_examples: int, process_index: int, process_count: int) -> tuple[int, int]:
+    """[start, stop) of this process's contiguous part of ``num_examples`` rows.
+
+    The remainder goes to the first processes, as ``tfds.split_for_jax_process`` does, so the
+    parts of all processes, in process order, are the rows once, in order.
+    """
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"need 0 <= process_index < process_count, got {process_index} and "
+                         f"{process_count}")
+    base, extra = divmod(int(num_examples), int(process_count))
+    start = process_index * base + min(process_index, extra)
+    return start, start + base + (process_index < extra)
+
+
+def list_batches(examples: list, load: Callable[[object], dict], *, preprocess: Callable | None,
+                 batch_size: int, process_index: int = 0, process_count: int = 1,
+                 num_workers: int = 2) -> Iterator[dict]:
+    """Padded, masked batches over an in-memory list of examples (local files, generated data).
+
+    Each process reads its contiguous part (``local_range``) and every process yields the same
+    number of batches (``num_eval_batches``), like ``eval_dataset``.
+
+    Args:
+      examples: one descriptor per example (e.g. a file path and a label), in dataset order.
+      load: descriptor -> {"image": uint8 [H, W, 3], "label": int (or array), optional
+        "captions": list[str]}; runs in ``num_workers`` threads.
+      preprocess, batch_size, num_workers: as in ``eval_dataset``.
+    Yields:
+      {"image": [batch_size, ...], "label": [batch_size], "mask": bool [batch_size]} and, when
+      the examples have captions, "captions": object [batch_size] of lists of str ([] padded).
+    """
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if 0 < len(examples) < process_count:
+        raise ValueError(f"{len(examples)} examples are fewer than the {process_count} processes: "
+                         "evaluate them on fewer processes")
+    start, stop = local_range(len(examples), process_index, process_count)
+    num_batches = num_eval_batches(len(examples), process_count, batch_size)
+    local = examples[start:stop]
+
+    def make(chunk):
+        loaded = [load(ex) for ex in chunk]
+        batch = _make_batch([{"image": ex["image"], "label": ex["label"]} for ex in loaded],
+                            preprocess, int(batch_size))
+        if "captions" in loaded[0]:
+            captions = np.empty(int(batch_size), dtype=object)
+            for i in range(int(batch_size)):
+                captions[i] = list(loaded[i]["captions"]) if i < len(loaded) else []
+            batch["captions"] = captions
+        return batch
+
+    chunks = (local[i:i + int(batch_size)] for i in range(0, len(local), int(batch_size)))
+    batches = _ordered_map(make, chunks, num_workers, depth=max(2, 2 * num_workers))
+    return _padded_to(batches, num_batches)

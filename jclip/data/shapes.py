@@ -55,6 +55,19 @@ _DEFAULTS = {
     "ordinal": {"task": "size", "levels": 5},
     "spurious": {"correlation": 0.9, "split": "train", "background_kind": "texture"},
 }
+# Named configs (the tfds builder's configs and the eval datasets ``jclip_shapes/<name>``):
+# name -> (generator config, options, description).
+NAMED_CONFIGS = {
+    "attributes": ("attributes", {}, "One object; labels shape, color, size."),
+    "counting": ("counting", {}, "1-10 objects of one shape and colour."),
+    "ordinal_size": ("ordinal", {"task": "size"}, "One object at one of 5 ordered sizes."),
+    "ordinal_brightness": ("ordinal", {"task": "brightness"},
+                           "One object at one of 5 ordered brightnesses."),
+    "spurious_texture": ("spurious", {"background_kind": "texture"},
+                         "Background texture goes with the shape (0.9)."),
+    "spurious_color": ("spurious", {"background_kind": "color"},
+                       "Background colour goes with the shape (0.9)."),
+}
 LABELS = {
     "attributes": ("shape", "color", "size"),
     "counting": ("count", "shape", "color"),

@@ -36,17 +36,8 @@ def _config(name, generator, description, **options):
     return ShapesConfig(name=name, generator=generator, options=options, description=description)
 
 
-CONFIGS = (
-    _config("attributes", "attributes", "One object; labels shape, color, size."),
-    _config("counting", "counting", "1-10 objects of one shape and colour."),
-    _config("ordinal_size", "ordinal", "One object at one of 5 ordered sizes.", task="size"),
-    _config("ordinal_brightness", "ordinal", "One object at one of 5 ordered brightnesses.",
-            task="brightness"),
-    _config("spurious_texture", "spurious", "Background texture goes with the shape (0.9).",
-            background_kind="texture"),
-    _config("spurious_color", "spurious", "Background colour goes with the shape (0.9).",
-            background_kind="color"),
-)
+CONFIGS = tuple(_config(name, generator, description, **options)
+                for name, (generator, options, description) in shapes.NAMED_CONFIGS.items())
 
 
 class JclipShapes(tfds.core.GeneratorBasedBuilder):

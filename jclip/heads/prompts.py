@@ -109,6 +109,17 @@ SIMPLE_IMAGENET_TEMPLATES: tuple[str, ...] = (
 )
 
 
+# Zero-shot templates per catalog dataset; datasets not listed use the 80 ImageNet templates.
+DATASET_TEMPLATES: dict[str, tuple[str, ...]] = {}
+
+
+def dataset_templates(name: str) -> tuple[str, ...]:
+    """The zero-shot templates of catalog dataset ``name`` (a ``base/config`` name uses its
+    base's), CLIP's ImageNet templates when the dataset has none of its own."""
+    base = name.partition("/")[0]
+    return DATASET_TEMPLATES.get(name, DATASET_TEMPLATES.get(base, IMAGENET_TEMPLATES))
+
+
 @functools.cache
 def imagenet_classnames() -> tuple[str, ...]:
     """The 1000 ImageNet class names (index = label id), as read from the package data."""

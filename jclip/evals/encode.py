@@ -1,0 +1,275 @@
+"""What every evaluation task needs from the model: image features, text features, classifiers.
+
+``EvalContext`` holds the model, its params and tokenizer and the run settings. Its image
+features are computed once per (model, data, split, preprocessing, precision) and kept in memory
+(and on disk under ``cache_dir``), so a second task on the same data does not re-encode. With
+several processes (``jax.distributed``) each process encodes its contiguous part of the split and
+the features are gathered once, so every process holds the whole split in dataset order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jclip.evals.datasets import EvalData, get_eval_data
+from jclip.ops import l2_normalize
+
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFeatures:
+    """Encoded split: unit-norm ``features`` float32 [N, D], ``labels`` [N] (or [N, C] multi-hot),
+    and per-image ``captions`` (list of N lists of str) for datasets that have them."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    captions: list | None = None
+
+
+def _tree_fingerprint(params) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        arr = np.asarray(jax.device_get(leaf))
+        h.update(jax.tree_util.keystr(path).encode())
+        h.update(str(arr.dtype).encode() + str(arr.shape).encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def _gather_bytes(payload: bytes) -> list[bytes]:
+    """Every process's ``payload``, in process order (a collective: all processes call it)."""
+    from jax.experimental import multihost_utils
+
+    data = np.frombuffer(payload, np.uint8)
+    sizes = multihost_utils.process_allgather(np.array([data.size], np.int64))
+    padded = np.zeros(int(np.max(sizes)), np.uint8)
+    padded[:data.size] = data
+    gathered = multihost_utils.process_allgather(padded)
+    return [bytes(gathered[i, :int(sizes[i][0])]) for i in range(len(sizes))]
+
+
+@dataclasses.dataclass
+class EvalContext:
+    """The model under evaluation and the settings every task shares.
+
+    model, params: a ``CLIPModel`` and its (host or replicated) params.
+    tokenizer: callable list[str] -> int [N, L] ids.
+    model_name: how results name the model.
+    batch_size: images per encoder call (per process).
+    precision: "fp32" or "bf16" activations (params are cast once for bf16).
+    cache_dir: folder for on-disk image-feature caches, or None (memory only).
+    data_dir, download: tfds settings.
+    num_workers: image decoding threads.
+    progress: show a progress bar (process 0, on a terminal).
+    """
+
+    model: object
+    params: dict
+    tokenizer: object
+    model_name: str = "model"
+    batch_size: int = 64
+    precision: str = "fp32"
+    cache_dir: str | None = None
+    data_dir: str | None = None
+    download: bool = True
+    num_workers: int = 2
+    progress: bool = True
+    timings: dict = dataclasses.field(default_factory=dict)
+    _memory: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got "
+                             f"{self.precision!r}")
+        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
+        if not callable(self.tokenizer):
+            raise TypeError(f"tokenizer must be callable list[str] -> ids, got "
+                            f"{type(self.tokenizer).__name__}")
+        from jclip.models.clip import CLIPModel
+
+        config = self.model.config
+        dtype = PRECISIONS[self.precision]
+        self._compute_model = (self.model if config.dtype == dtype else
+                               CLIPModel(dataclasses.replace(config, dtype=dtype)))
+        cast = jnp.bfloat16 if dtype == "bfloat16" else jnp.float32
+        self._compute_params = jax.tree.map(lambda x: jnp.asarray(x, cast), self.params)
+
+    # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the config, params and precision (what the image features depend on)."""
+        if "fingerprint" not in self._memory:
+            config = dataclasses.asdict(self.model.config)
+            config.pop("scan_layers", None), config.pop("remat", None)
+            self._memory["fingerprint"] = hashlib.sha256(json.dumps(
+                [config, _tree_fingerprint(self.params), self.precision],
+                sort_keys=True, default=str).encode()).hexdigest()[:20]
+        return self._memory["fingerprint"]
+
+    def preprocess(self, images) -> np.ndarray:
+        """Host preprocessing of uint8 images for this model (resize, crop, normalise)."""
+        from jclip.preprocessing import preprocess
+
+        return preprocess(images, self.model.config)
+
+    def dataset(self, task: dict, split: str | None = None) -> EvalData:
+        """The ``EvalData`` of a task's dataset (its ``split`` unless another is asked for)."""
+        return get_eval_data(task["dataset"], split or task.get("split"),
+                             data_dir=self.data_dir, download=self.download,
+                             classnames=task.get("classnames"), **dict(task.get("data") or {}))
+
+    def _timed(self, key: str, seconds: float) -> None:
+        self.timings[key] = self.timings.get(key, 0.0) + seconds
+
+    # -- images -----------------------------------------------------------------------------
+
+    def _encode_fn(self):
+        if "encode_image" not in self._memory:
+            model = self._compute_model
+            fn = lambda p, x: l2_normalize(
+                model.apply({"params": p}, x, method="encode_image").astype(jnp.float32))
+            self._memory["encode_image"] = jax.jit(fn)
+        return self._memory["encode_image"]
+
+    def image_features(self, data: EvalData) -> ImageFeatures:
+        """Unit-norm image features of every example of ``data``, in dataset order (cached).
+
+        Raises ValueError if the number of examples read differs from the split size the
+        source reports (nothing dropped or duplicated).
+        """
+        config = self.model.config
+        key = hashlib.sha256(json.dumps(
+            [self.fingerprint, data.fingerprint, data.split, config.image_size, config.kind],
+            default=str).encode()).hexdigest()[:24]
+        if key in self._memory:
+            return self._memory[key]
+        path = os.path.join(self.cache_dir, f"{key}.npz") if self.cache_dir else None
+        if path and os.path.isfile(path):
+            start = time.perf_counter()
+            out = _read_cache(path)
+            self._timed("cache_read_s", time.perf_counter() - start)
+        else:
+            start = time.perf_counter()
+            out = self._encode_split(data)
+            self._timed("image_encode_s", time.perf_counter() - start)
+            if path and jax.process_index() == 0:
+                _write_cache(path, out)
+        self._memory[key] = out
+        return out
+
+    def _encode_split(self, data: EvalData) -> ImageFeatures:
+        pi, pc = jax.process_index(), jax.process_count()
+        batches = data.batches(self.preprocess, int(self.batch_size), process_index=pi,
+                               process_count=pc, num_workers=self.num_workers)
+        encode = self._encode_fn()
+        feats, labels, masks, captions = [], [], [], []
+        bar = None
+        if self.progress and pi == 0 and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(desc=f"encode {data.name}", unit="img", total=_total(data))
+        try:
+            for batch in batches:
+                z = encode(self._compute_params, jnp.asarray(batch["image"], jnp.float32))
+                mask = np.asarray(batch["mask"], bool)
+                feats.append(np.asarray(z, np.float32))
+                labels.append(np.asarray(batch["label"]))
+                masks.append(mask)
+                if "captions" in batch:
+                    captions += [list(_as_caption_list(c)) for c in batch["captions"]]
+                if bar is not None:
+                    bar.update(int(mask.sum()))
+        finally:
+            if bar is not None:
+                bar.close()
+        if not feats:
+            raise ValueError(f"{data.name} ({data.split}) yielded no examples")
+        feats, labels, mask = np.concatenate(feats), np.concatenate(labels), np.concatenate(masks)
+        if pc > 1:
+            from jax.experimental import multihost_utils
+
+            feats = np.asarray(multihost_utils.process_allgather(feats)).reshape(
+                -1, feats.shape[-1])
+            labels = np.asarray(multihost_utils.process_allgather(labels)).reshape(
+                -1, *labels.shape[1:])
+            mask = np.asarray(multihost_utils.process_allgather(mask)).reshape(-1)
+            if captions:
+                parts = _gather_bytes(json.dumps(captions).encode())
+                captions = [c for part in parts for c in json.loads(part)]
+        keep = np.flatnonzero(mask)
+        expected = data.expected_examples()
+        if expected is not None and len(keep) != expected:
+            raise ValueError(f"{data.name} ({data.split}): read {len(keep)} examples, the split "
+                             f"has {expected}")
+        caps = [captions[i] for i in keep] if captions else None
+        return ImageFeatures(feats[keep], labels[keep], caps)
+
+    # -- text -------------------------------------------------------------------------------
+
+    def text_features(self, texts: list[str]) -> np.ndarray:
+        """Unit-norm float32 [T, D] embeddings of ``texts`` (bucketed by length)."""
+        from jclip.models.clip import encode_text_bucketed
+
+        if not texts:
+            raise ValueError("no texts to encode")
+        start = time.perf_counter()
+        tokens = np.asarray(self.tokenizer(list(texts)))
+        z = encode_text_bucketed(self._compute_model, self._compute_params, tokens,
+                                 batch_size=min(256, len(tokens)))
+        z = np.asarray(l2_normalize(jnp.asarray(z, jnp.float32)))
+        self._timed("text_encode_s", time.perf_counter() - start)
+        return z
+
+    def classifier(self, classnames, templates) -> np.ndarray:
+        """Zero-shot classifier float32 [D, C] by prompt ensembling (cached)."""
+        from jclip.heads import zeroshot
+
+        key = ("classifier", tuple(classnames), tuple(templates))
+        if key not in self._memory:
+            start = time.perf_counter()
+            self._memory[key] = np.asarray(zeroshot.build_classifier(
+                self._compute_model, self._compute_params, self.tokenizer, list(classnames),
+                list(templates)), np.float32)
+            self._timed("classifier_s", time.perf_counter() - start)
+        return self._memory[key]
+
+
+def _as_caption_list(c):
+    if isinstance(c, (list, tuple)):
+        return [str(x) for x in c]
+    if isinstance(c, np.ndarray):  # tfds COCO: a fixed-width row of str, "" = none
+        return [str(x) for x in c.tolist() if str(x)]
+    return [str(c)] if str(c) else []
+
+
+def _total(data: EvalData):
+    try:
+        return data.expected_examples()
+    except Exception:  # the progress bar's total is only a hint
+        return None
+
+
+def _write_cache(path: str, out: ImageFeatures) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, features=out.features, labels=out.labels,
+             captions=np.array(json.dumps(out.captions)))
+    os.replace(tmp, path)
+
+
+def _read_cache(path: str) -> ImageFeatures:
+    with np.load(path, allow_pickle=False) as f:
+        captions = json.loads(str(f["captions"]))
+        return ImageFeatures(np.asarray(f["features"]), np.asarray(f["labels"]), captions)
