@@ -10,6 +10,7 @@ setup(
     packages=find_packages(include=["jclip", "jclip.*"]) + ["jclip.kernels"],
     package_dir={"jclip.kernels": "kernels"},
     package_data={"jclip": ["assets/*"]},
+    entry_points={"console_scripts": ["jclip-eval = jclip.evals.cli:main"]},
     install_requires=[
         "jax>=0.10",
         "flax>=0.12",

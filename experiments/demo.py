@@ -3,8 +3,8 @@
   python -m experiments.demo --workdir results/demo [--config.total_steps=300 ...]
 
 Trains with ``experiments/configs/shapes_tiny.py`` (resuming if the workdir has checkpoints),
-then evaluates on held-out scenes: zero-shot shape / colour / count accuracy and image<->text
-retrieval recall. Writes to the workdir: summary.json, results.md (the table printed at the end),
+then evaluates on held-out scenes through ``jclip.evals`` (the ``config.evals`` tasks): zero-shot
+shape / colour / count accuracy and image<->text retrieval recall. Writes to the workdir: summary.json, results.md (the table printed at the end),
 loss.png, zeroshot_accuracy.png, count_confusion.png, the trained model (``jclip.load``-able,
 under model/) and everything ``experiments.train`` writes (metrics.jsonl, TensorBoard,
 checkpoints).
@@ -21,15 +21,17 @@ import numpy as np
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",
                               "shapes_tiny.py")
+# summary.json key -> the trainer's metric (<config.evals name>/<jclip.evals metric>).
 SUMMARY_KEYS = {
-    "shape_accuracy": "zeroshot/shape_accuracy",
-    "color_accuracy": "zeroshot/color_accuracy",
-    "count_accuracy": "zeroshot/count_accuracy",
-    "image_to_text@1": "retrieval/image_to_text@1",
-    "text_to_image@1": "retrieval/text_to_image@1",
-    "image_to_text@5": "retrieval/image_to_text@5",
-    "text_to_image@5": "retrieval/text_to_image@5",
+    "shape_accuracy": "shape/acc1",
+    "color_accuracy": "color/acc1",
+    "count_accuracy": "count/acc1",
+    "image_to_text@1": "retrieval/text_retrieval_recall@1",
+    "text_to_image@1": "retrieval/image_retrieval_recall@1",
+    "image_to_text@5": "retrieval/text_retrieval_recall@5",
+    "text_to_image@5": "retrieval/image_retrieval_recall@5",
 }
+ACCURACY_EVALS = ("shape", "color", "count")
 
 
 def plot_loss(records, path):
@@ -49,7 +51,7 @@ def plot_accuracy(records, labels, path):
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for label in labels:
-        key = f"zeroshot/{label}_accuracy"
+        key = f"{label}/acc1"
         points = [(r["step"], r[key]) for r in records if key in r]
         if points:
             ax.plot(*zip(*points), marker="o", label=label)
@@ -112,8 +114,6 @@ def _parse(argv):
 def main(argv: list[str]) -> int:
     import jax
 
-    import jclip
-    from jclip import metrics
     from jclip.train import loop, metric_writer
 
     config, workdir = _parse(argv)
@@ -135,7 +135,7 @@ def main(argv: list[str]) -> int:
 
     records = metric_writer.read_metrics(workdir)
     last = records[-1] if records else {}
-    if steps_run and last.get("step") == config.total_steps and trainer.evaluator.last_predictions:
+    if steps_run and last.get("step") == config.total_steps and trainer.last_eval_results:
         results = last  # the loop just evaluated the final params
     else:
         results = trainer.evaluate()
@@ -153,16 +153,14 @@ def main(argv: list[str]) -> int:
         json.dump(summary, f, indent=2, default=list)
 
     plot_loss(records, os.path.join(workdir, "loss.png"))
-    plot_accuracy(records, config.evals.labels, os.path.join(workdir, "zeroshot_accuracy.png"))
-    if "count" in trainer.evaluator.last_predictions:
-        names = trainer.evaluator.classnames["count"]
-        labels, predictions = trainer.evaluator.last_predictions["count"]
-        matrix = np.asarray(metrics.confusion_matrix(labels, predictions, len(names)))
-        keep = np.flatnonzero(matrix.sum(0) + matrix.sum(1))  # counts that occur at all
-        plot_confusion(matrix[np.ix_(keep, keep)], [names[i] for i in keep],
+    plot_accuracy(records, [n for n in ACCURACY_EVALS if n in config.evals],
+                  os.path.join(workdir, "zeroshot_accuracy.png"))
+    count = [r for r in trainer.last_eval_results
+             if r["task_config"].get("name") == "count" and "confusion_matrix" in r]
+    if count:  # over the counts the scenes can have (min_count..max_count)
+        plot_confusion(np.asarray(count[0]["confusion_matrix"]), count[0]["class_names"],
                        os.path.join(workdir, "count_confusion.png"))
-    jclip.save(os.path.join(workdir, "model"), trainer.model,
-               jax.device_get(trainer.state["params"]))
+    trainer.save_model(os.path.join(workdir, "model"))
 
     table = results_table(summary)
     with open(os.path.join(workdir, "results.md"), "w") as f:

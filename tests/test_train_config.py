@@ -20,7 +20,7 @@ def test_overrides_keep_the_types_of_the_fields():
         "--config", TINY, "--workdir", "out",
         "--config.batch_size=64", "--config.optim.lr", "3e-4", "--config.tensorboard=false",
         "--config.data.sources=attributes", "--config.locked_towers=vision",
-        "--config.evals.labels=('shape',)", "--config.data.options={'image_size': 32}",
+        "--config.evals.count.every=0", "--config.data.options={'image_size': 32}",
         "--config.model.overrides.vision_layers=1",
     ])
     assert flags == {"workdir": "out"}
@@ -29,7 +29,7 @@ def test_overrides_keep_the_types_of_the_fields():
     assert config.tensorboard is False
     assert config.data.sources == ("attributes",)
     assert config.locked_towers == ("vision",)
-    assert config.evals.labels == ("shape",)
+    assert config.evals.count.every == 0
     assert config.data.options.to_dict() == {"image_size": 32}
     assert config.model.overrides.vision_layers == 1
 

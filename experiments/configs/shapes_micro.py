@@ -22,5 +22,8 @@ def get_config(arg=None):
     c.data.sources = ("counting",)
     c.data.options = dict(image_size=32, shapes=("circle", "square"), colors=("red", "blue"))
     c.data.source_options = dict(counting=dict(max_count=3))
-    c.evals.num_examples = 32
+    for name in ("shape", "color"):  # the counting scenes have a shape and a colour too
+        c.evals[name]["dataset"] = "jclip_shapes/counting"
+    for entry in c.evals.values():
+        entry["data"]["num_examples"] = 32
     return c

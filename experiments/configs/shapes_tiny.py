@@ -69,8 +69,19 @@ def get_config(arg=None):
     c.mesh.fsdp = 1
     c.mesh.min_shard_size = 1024  # smaller arrays stay replicated
 
+    # Evaluation tasks of jclip.evals on held-out scenes (generated with the run's scene options
+    # from a seed stream training never uses); logged as <name>/<metric>. "every" defaults to
+    # eval_every.
     c.evals = ml_collections.ConfigDict()
-    c.evals.num_examples = 512
-    c.evals.labels = ("shape", "color", "count")
-    c.evals.retrieval_ks = (1, 5)
+    n = 512
+    zeroshot = lambda dataset, label, **kw: dict(
+        type="zeroshot_classification", dataset=dataset, every=None,
+        data=dict(label=label, num_examples=n), **kw)
+    c.evals.shape = zeroshot("jclip_shapes/attributes", "shape")
+    c.evals.color = zeroshot("jclip_shapes/attributes", "color")
+    c.evals.count = zeroshot("jclip_shapes/counting", "count", confusion_matrix=True)
+    # Retrieval over the scenes with distinct captions ("a photo of three red circles", ...).
+    c.evals.retrieval = dict(type="zeroshot_retrieval", dataset="jclip_shapes/counting",
+                             every=None, data=dict(num_examples=n, distinct_captions=True),
+                             recall_k=(1, 5))
     return c

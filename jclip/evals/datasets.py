@@ -8,7 +8,13 @@ A spec is a string:
 - ``jclip_shapes/<config>``: the synthetic scenes, generated in memory (no TensorFlow), with the
   task's ``label`` (default: the config's first label), ``num_examples``, ``seed`` and
   generation ``options``;
-- and the sources registered in ``SOURCES`` by prefix (``folder:DIR``, ...).
+- a local source by prefix (``SOURCES``, ``jclip.evals.local_sources``): ``folder:DIR`` (a folder
+  per class), ``pairs:DIR`` (captioned images, retrieval), ``wds:DIR`` (CLIP_benchmark's
+  webdataset layout);
+- a CLIP_benchmark name (``ALIASES``: ``imagenet1k``, ``pets``, ``vtab/clevr_count_all``, ...).
+
+``COLLECTIONS`` name groups of specs (``vtab``, ``imagenet_robustness``, ``retrieval``);
+``expand`` replaces them by their members.
 
 ``EvalData.batches(preprocess, batch_size, ...)`` yields padded, masked numpy batches, every
 process its own contiguous part (``jclip.data.pipeline``): {"image", "label", "mask"} (+
@@ -25,6 +31,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from jclip.data import registry
+from jclip.evals import local_sources
 
 # Batches: (preprocess, batch_size, process_index, process_count, num_workers) -> Iterator[dict]
 BatchesFn = Callable[..., Iterator[dict]]
@@ -122,7 +129,12 @@ def _tfds_any(name: str, split: str | None, data_dir=None, download=True) -> Eva
 
 
 def _shapes(config_name: str, split: str | None, *, label=None, num_examples: int = 2000,
-            seed: int = 0, options=None) -> EvalData:
+            seed: int = 0, options=None, distinct_captions: bool = False) -> EvalData:
+    """The scenes of a named config, generated in memory for ``(seed, split)``.
+
+    ``distinct_captions`` keeps only the first scene of each caption (for retrieval, where a
+    caption shared by several scenes could not be retrieved at rank 1).
+    """
     from jclip.data import pipeline, shapes
 
     if config_name not in shapes.NAMED_CONFIGS:
@@ -153,15 +165,18 @@ def _shapes(config_name: str, split: str | None, *, label=None, num_examples: in
 
     def scenes():
         if "data" not in cache:
-            cache["data"] = shapes.generate(generator, int(num_examples), (int(seed), split_id),
-                                            **opts)
-        return cache["data"]
+            data = shapes.generate(generator, int(num_examples), (int(seed), split_id), **opts)
+            rows = np.arange(int(num_examples))
+            if distinct_captions:
+                rows = np.sort(np.unique(data["caption"], return_index=True)[1])
+            cache["data"], cache["rows"] = data, rows
+        return cache["data"], cache["rows"]
 
     def make_batches(preprocess, batch_size, process_index, process_count, num_workers):
-        data = scenes()
+        data, rows = scenes()
         load = lambda i: {"image": data["image"][i], "label": data[label][i],
                           "captions": [str(data["caption"][i])]}
-        return pipeline.list_batches(list(range(int(num_examples))), load,
+        return pipeline.list_batches(rows.tolist(), load,
                                      preprocess=preprocess, batch_size=batch_size,
                                      process_index=process_index, process_count=process_count,
                                      num_workers=0)
@@ -170,20 +185,79 @@ def _shapes(config_name: str, split: str | None, *, label=None, num_examples: in
         name=f"jclip_shapes/{config_name}", split=split, kind=kind, classnames=names,
         templates=tuple(shapes.templates(generator, label)), make_batches=make_batches,
         fingerprint=fingerprint("jclip_shapes", config_name, split, label, int(num_examples),
-                                int(seed), {k: list(v) if isinstance(v, tuple) else v
-                                            for k, v in resolved.items()}),
-        class_subset=subset, expected_examples=lambda: int(num_examples), train_split="train")
+                                int(seed), bool(distinct_captions),
+                                {k: list(v) if isinstance(v, tuple) else v
+                                 for k, v in resolved.items()}),
+        class_subset=subset, expected_examples=lambda: len(scenes()[1]), train_split="train")
 
 
 # ---------------------------------------------------------------------------------------------
 # dispatch
 
-# Prefix sources: "prefix:" -> fn(rest, split, **options) -> EvalData.
-SOURCES: dict[str, Callable[..., EvalData]] = {}
-# Other benchmarks' names -> catalog specs (CLIP_benchmark names where they map).
-ALIASES: dict[str, str] = {}
-# Named groups of specs.
-COLLECTIONS: dict[str, tuple[str, ...]] = {}
+# Prefix sources: "prefix:" -> fn(rest, split, **options) -> EvalData (jclip.evals.local_sources).
+SOURCES: dict[str, Callable[..., EvalData]] = dict(local_sources.SOURCES)
+
+# CLIP_benchmark dataset names -> catalog specs. Its names that equal a catalog name (cifar10,
+# dtd, ...) are listed too, so this is the table of the CLIP_benchmark datasets jclip reads.
+# Its torchvision versions of caltech101, eurosat and sun397 have no fixed test split; the
+# catalog uses the VTAB ones for all three (as its "vtab/" names do).
+ALIASES: dict[str, str] = {
+    "imagenet1k": "imagenet2012",
+    "imagenetv2": "imagenet_v2",
+    "imagenet-r": "imagenet_r",
+    "imagenet-a": "imagenet_a",
+    "imagenet_sketch": "imagenet_sketch",
+    "cifar10": "cifar10",
+    "cifar100": "cifar100",
+    "stl10": "stl10",
+    "mnist": "mnist",
+    "cars": "cars196",
+    "pets": "oxford_iiit_pet",
+    "flowers": "oxford_flowers102",
+    "food101": "food101",
+    "dtd": "dtd",
+    "eurosat": "eurosat",
+    "sun397": "sun397",
+    "caltech101": "caltech101",
+    "svhn": "svhn_cropped",
+    "pcam": "patch_camelyon",
+    "resisc45": "resisc45",
+    "mscoco_captions": "coco_captions",
+    **{f"vtab/{name}": spec for name, spec in {
+        "caltech101": "caltech101", "cifar10": "cifar10", "cifar100": "cifar100",
+        "cars": "cars196", "dtd": "dtd", "eurosat": "eurosat", "flowers": "oxford_flowers102",
+        "food101": "food101", "pets": "oxford_iiit_pet", "pcam": "patch_camelyon",
+        "resisc45": "resisc45", "sun397": "sun397", "svhn": "svhn_cropped",
+        "clevr_count_all": "clevr_count_all",
+        "clevr_closest_object_distance": "clevr_closest_object_distance",
+        "smallnorb_label_azimuth": "smallnorb_azimuth",
+        "smallnorb_label_elevation": "smallnorb_elevation",
+        "dmlab": "dmlab", "diabetic_retinopathy": "diabetic_retinopathy",
+    }.items()},
+}
+# Evaluation splits of aliases whose benchmark split differs from the catalog's: VTAB tests
+# smallNORB on the second half of the tfds test split (the first half is its validation set).
+ALIAS_SPLITS: dict[str, str] = {
+    "vtab/smallnorb_label_azimuth": "test[50%:]",
+    "vtab/smallnorb_label_elevation": "test[50%:]",
+}
+# CLIP_benchmark datasets that are not in the tfds catalog: export them with CLIP_benchmark's
+# ``clip_benchmark_export_wds`` and read them as "wds:DIR", or lay them out for "folder:DIR".
+NOT_IN_CATALOG = (
+    "imagenet-o", "imagenet-w", "imagenet1k-unverified", "objectnet", "fer2013", "voc2007",
+    "voc2007_multilabel", "fgvc_aircraft", "gtsrb", "country211", "renderedsst2", "flickr8k",
+    "flickr30k", "vtab/kitti_closest_vehicle_distance", "vtab/dsprites_label_orientation",
+    "vtab/dsprites_label_x_position",
+)
+# Named groups of specs (CLIP_benchmark's collections, restricted to the catalog).
+COLLECTIONS: dict[str, tuple[str, ...]] = {
+    "imagenet_robustness": ("imagenet_v2", "imagenet_sketch", "imagenet_a", "imagenet_r"),
+    "vtab": tuple(f"vtab/{name}" for name in (
+        "caltech101", "cifar100", "clevr_count_all", "clevr_closest_object_distance",
+        "diabetic_retinopathy", "dmlab", "dtd", "eurosat", "flowers", "pets", "pcam",
+        "resisc45", "smallnorb_label_azimuth", "smallnorb_label_elevation", "sun397", "svhn")),
+    "retrieval": ("coco_captions",),
+}
 
 
 def expand(specs) -> list[str]:
@@ -205,17 +279,31 @@ def known_specs() -> str:
             f"'jclip_shapes/<config>', " + ", ".join(f"'{p}:...'" for p in sorted(SOURCES)))
 
 
+def _hint(spec: str) -> str:
+    if spec in NOT_IN_CATALOG:
+        return (f" {spec!r} is a CLIP_benchmark dataset that is not in the tfds catalog: export "
+                "it with clip_benchmark_export_wds and pass 'wds:DIR', or use 'folder:DIR'.")
+    if spec.startswith("wds/"):
+        return " CLIP_benchmark's 'wds/<name>' is 'wds:<its folder>' here."
+    prefix, sep, _ = spec.partition(":")
+    if sep and "/" not in prefix and len(prefix) > 1:
+        return f" No source {prefix + ':'!r}; sources: {', '.join(p + ':' for p in SOURCES)}."
+    return ""
+
+
 def get_eval_data(spec: str, split: str | None = None, *, data_dir: str | None = None,
                   download: bool = True, classnames=None, **options) -> EvalData:
     """The ``EvalData`` of a dataset spec (see the module docstring).
 
     Args:
       spec: dataset spec.
-      split: split to read; the dataset's evaluation split when None.
+      split: split to read; the dataset's evaluation split when None (for an alias, the
+        benchmark's split where it differs from the catalog's, ``ALIAS_SPLITS``).
       data_dir, download: tfds data directory and whether tfds may download and prepare.
       classnames: optional class names overriding the dataset's (index = label id).
-      **options: source options (jclip_shapes: label, num_examples, seed, options; local
-        sources: see their docstrings).
+      **options: source options (jclip_shapes: label, num_examples, seed, options; folder:
+        templates, allow_empty_classes; pairs: image_key, caption_key; wds: templates; see
+        ``jclip.evals.local_sources``).
     Raises:
       ValueError naming the known datasets for an unknown spec, before any data is read.
     """
@@ -224,6 +312,8 @@ def get_eval_data(spec: str, split: str | None = None, *, data_dir: str | None =
     if spec in COLLECTIONS:
         raise ValueError(f"{spec!r} is a collection of {len(COLLECTIONS[spec])} datasets: "
                          f"expand it first (jclip.evals.datasets.expand)")
+    if split is None:
+        split = ALIAS_SPLITS.get(spec)
     spec = ALIASES.get(spec, spec)
     prefix, sep, rest = spec.partition(":")
     if sep and prefix in SOURCES:
@@ -239,7 +329,8 @@ def get_eval_data(spec: str, split: str | None = None, *, data_dir: str | None =
             try:
                 info = registry.get_dataset_info(spec)
             except ValueError:
-                raise ValueError(f"unknown dataset {spec!r}. Known: {known_specs()}") from None
+                raise ValueError(f"unknown dataset {spec!r}.{_hint(spec)} Known: "
+                                 f"{known_specs()}") from None
             data = _catalog(info, split, data_dir, download)
     if classnames is not None:
         names = tuple(classnames)

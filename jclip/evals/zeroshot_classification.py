@@ -19,7 +19,10 @@ import numpy as np
 
 from jclip import metrics
 
-DEFAULTS = {"templates": None}
+DEFAULTS = {
+    "templates": None,  # a list, a template-set name or a file; None: the dataset's own
+    "confusion_matrix": False,  # also return the [C, C] confusion matrix and class names
+}
 
 
 def templates_of(ctx, data, task) -> list[str]:
@@ -82,6 +85,11 @@ def classification_metrics(logits, labels, prefix: str = "") -> dict:
 def run(ctx, task: dict) -> dict:
     data = ctx.dataset(task)
     feats = ctx.image_features(data)
-    logits, labels, _ = subset_logits(ctx, data, task, feats)
-    return {"metrics": classification_metrics(logits, labels), "num_examples": len(labels),
-            "split": data.split}
+    logits, labels, ids = subset_logits(ctx, data, task, feats)
+    out = {"metrics": classification_metrics(logits, labels), "num_examples": len(labels),
+           "split": data.split}
+    if task["confusion_matrix"] and labels.ndim == 1:
+        matrix = metrics.confusion_matrix(labels, np.argmax(logits, 1), len(ids))
+        out["confusion_matrix"] = np.asarray(matrix, np.int64).tolist()
+        out["class_names"] = [data.classnames[i] for i in ids]
+    return out

@@ -1,111 +1,87 @@
-"""Evaluators run during training: zero-shot classification and retrieval on held-out scenes.
+"""The trainer's evaluations: ``config.evals.<name>`` tasks run through ``jclip.evals``.
 
-The held-out scenes are generated once from a seed stream that training never uses. Zero-shot
-classification follows Radford et al. (2021): class embeddings are the normalised mean of the
-prompt-template embeddings (``jclip.zeroshot.build_classifier``), the prediction is the argmax of
-the cosine similarity. Retrieval (``jclip.metrics.retrieval_recall``) runs on the held-out scenes
-whose captions are distinct (the first scene of each caption): with repeated captions a caption
-would match several images equally well and recall@1 could not reach 1.
+Each entry is a task dict of ``jclip.evals`` plus ``every`` (steps; default the run's
+``eval_every``), e.g.::
+
+    c.evals.shape = dict(type="zeroshot_classification", dataset="jclip_shapes/attributes",
+                         data=dict(label="shape", num_examples=512))
+    c.evals.retrieval = dict(type="zeroshot_retrieval", dataset="jclip_shapes/counting",
+                             data=dict(distinct_captions=True), recall_k=(1, 5))
+
+Tasks on the synthetic scenes (``jclip_shapes/<config>``) get the run's scene options
+(``config.data.options`` / ``source_options`` of that generator) and a seed from a stream that
+training never uses, unless the task sets them. Metrics are logged as ``<name>/<metric>``
+(e.g. ``shape/acc1``, ``retrieval/image_retrieval_recall@1``).
 """
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from jclip.train import input_pipeline
 
 
-def _normalize(z):
-    return z / jnp.linalg.norm(z, axis=-1, keepdims=True).clip(1e-12)
+def make_tasks(config: ml_collections.ConfigDict) -> dict[str, dict]:
+    """{name: checked task dict with ``every``} from ``config.evals`` (errors name the entry)."""
+    from jclip.data import shapes
+    from jclip.evals import check_task
+
+    evals = config.get("evals", None) or {}
+    tasks = {}
+    for index, (name, entry) in enumerate(sorted(dict(evals).items())):
+        if not isinstance(entry, (dict, ml_collections.ConfigDict)):
+            raise ValueError(f"config.evals.{name} must be a task dict with a 'type' and a "
+                             f"'dataset', got {entry!r}")
+        task = _plain(entry)
+        task.setdefault("name", name)
+        every = task.get("every")
+        task["every"] = int(config.eval_every if every is None else every)
+        dataset = str(task.get("dataset", ""))
+        if dataset.startswith("jclip_shapes/"):
+            config_name = dataset.removeprefix("jclip_shapes/")
+            if config_name not in shapes.NAMED_CONFIGS:
+                raise ValueError(f"config.evals.{name}: unknown dataset {dataset!r}; known "
+                                 f"scenes: {sorted(shapes.NAMED_CONFIGS)}")
+            generator = shapes.NAMED_CONFIGS[config_name][0]
+            data = dict(task.get("data") or {})
+            data.setdefault("options", input_pipeline.source_options(config.data, generator))
+            data.setdefault("seed", input_pipeline.derive_seed(
+                int(config.seed), input_pipeline.EVAL_STREAM, index))
+            task["data"] = data
+        try:
+            tasks[name] = check_task(task)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"config.evals.{name}: {e}") from None
+    return tasks
 
 
-class ShapesEvaluator:
-    """Zero-shot accuracy per label and image<->text retrieval recall on held-out scenes.
+def due(tasks: dict[str, dict], step: int, total_steps: int) -> dict[str, dict]:
+    """The tasks to run after ``step``: those whose ``every`` divides it, all at the end."""
+    return {name: t for name, t in tasks.items()
+            if t["every"] > 0 and (step % t["every"] == 0 or step == total_steps)}
 
-    Each label is evaluated on ``num_examples`` held-out scenes of the first of ``data.sources``
-    that has it (e.g. shape and colour on "attributes", count on "counting"). ``run(params)``
-    returns {"zeroshot/<label>_accuracy": float, "retrieval/image_to_text@k",
-    "retrieval/text_to_image@k"}; ``last_predictions`` keeps the per-label (labels, predictions)
-    of the latest run (for confusion matrices) and ``classnames`` the label names.
-    """
 
-    def __init__(self, eval_config: ml_collections.ConfigDict, data: ml_collections.ConfigDict,
-                 model, tokenizer, seed: int, *, batch_size: int = 256):
-        from jclip.data import shapes
-        from jclip.preprocessing import normalize
+def run(model, params, tokenizer, tasks: dict[str, dict], *, batch_size: int = 256
+        ) -> tuple[dict[str, float], list[dict]]:
+    """Runs ``tasks`` on ``params`` -> ({"<name>/<metric>": float}, result dicts)."""
+    from jclip import evals
 
-        self.model = model
-        self.tokenizer = tokenizer
-        self.batch_size = batch_size
-        self.labels = tuple(eval_config.labels)
-        self.ks = tuple(eval_config.get("retrieval_ks", (1, 5)))
-        sources = tuple(data.sources)
-        self.source_of = {}
-        for label in self.labels:
-            having = [s for s in sources if label in shapes.LABELS[s]]
-            if not having:
-                raise ValueError(f"No source in data.sources={sources} has the label {label!r}")
-            self.source_of[label] = having[0]
-        self.images, self.targets, captions = {}, {}, []
-        for i, source in enumerate(sources):
-            scenes = shapes.generate(
-                source, int(eval_config.num_examples),
-                input_pipeline.derive_seed(seed, input_pipeline.EVAL_STREAM, i),
-                **input_pipeline.source_options(data, source))
-            self.images[source] = np.asarray(normalize(scenes["image"], model.config), np.float32)
-            captions.append(scenes["caption"])
-            for label in self.labels:
-                if self.source_of[label] == source:
-                    self.targets[label] = np.asarray(scenes[label])
-        captions = np.concatenate(captions)
-        _, first = np.unique(captions, return_index=True)
-        self.retrieval_index = np.sort(first)  # scenes with distinct captions, all sources
-        self.captions = [str(captions[i]) for i in self.retrieval_index]
-        self.classnames = {
-            label: shapes.classnames(self.source_of[label], label, **input_pipeline.source_options(
-                data, self.source_of[label])) for label in self.labels}
-        self.min_count = shapes.resolve_options("counting", **input_pipeline.source_options(
-            data, self.source_of["count"]))["min_count"] if "count" in self.labels else 0
-        self.templates = {
-            label: shapes.templates(self.source_of[label], label) for label in self.labels}
-        self._encode_image = jax.jit(
-            lambda p, x: _normalize(model.apply({"params": p}, x, method="encode_image")))
-        self._encode_text = jax.jit(
-            lambda p, t: _normalize(model.apply({"params": p}, t, method="encode_text")))
-        self.last_predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if not tasks:
+        return {}, []
+    ctx = evals.EvalContext(model, params, tokenizer, model_name="train", batch_size=batch_size,
+                            progress=False, num_workers=0)
+    results = evals.evaluate(model, params, tokenizer, list(tasks.values()), context=ctx)
+    flat = {}
+    for name, result in zip(tasks, results):
+        flat.update({f"{name}/{k}": float(v) for k, v in result["metrics"].items()
+                     if isinstance(v, (int, float))})
+    return flat, results
 
-    def _embed(self, fn, params, inputs):
-        return np.concatenate([
-            np.asarray(fn(params, inputs[i:i + self.batch_size]))
-            for i in range(0, len(inputs), self.batch_size)
-        ])
 
-    def run(self, params) -> dict[str, float]:
-        from jclip import metrics
-        from jclip.heads import zeroshot
-
-        zimg = {source: self._embed(self._encode_image, params, images)
-                for source, images in self.images.items()}
-        results = {}
-        for label in self.labels:
-            classifier = zeroshot.build_classifier(
-                self.model, params, self.tokenizer, self.classnames[label],
-                self.templates[label], batch_size=self.batch_size)
-            logits = zimg[self.source_of[label]] @ np.asarray(classifier)
-            if label == "count":  # count class ids are the counts: rule out those below min_count
-                logits[:, :self.min_count] = -np.inf
-            targets = self.targets[label]
-            results[f"zeroshot/{label}_accuracy"] = float(
-                metrics.accuracy(jnp.asarray(logits), jnp.asarray(targets), k=1))
-            self.last_predictions[label] = (targets, logits.argmax(-1))
-        all_zimg = np.concatenate(list(zimg.values()))[self.retrieval_index]
-        tokens = np.asarray(self.tokenizer(self.captions), np.int32)
-        ztxt = self._embed(self._encode_text, params, tokens)
-        recall = metrics.retrieval_recall(
-            jnp.asarray(all_zimg @ ztxt.T), jnp.arange(len(self.captions)),
-            ks=tuple(k for k in self.ks if k <= len(self.captions)))
-        results.update({f"retrieval/{k}": float(v) for k, v in recall.items()})
-        return results
+def _plain(value):
+    """ConfigDicts / tuples -> plain dicts / lists (task dicts are JSON-like)."""
+    if isinstance(value, (dict, ml_collections.ConfigDict)):
+        return {k: _plain(v) for k, v in dict(value).items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

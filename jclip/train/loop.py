@@ -102,10 +102,8 @@ class Trainer:
         self.batches = input_pipeline.ShapesBatches(
             config.data, config.batch_size, config.seed, self.tokenizer, self.model.config,
             counterfactual=float(config.loss.get("counting_weight", 0.0)) > 0)
-        self.evaluator = None
-        if config.eval_every > 0:
-            self.evaluator = evaluators.ShapesEvaluator(
-                config.evals, config.data, self.model, self.tokenizer, config.seed)
+        self.eval_tasks = evaluators.make_tasks(config)
+        self.last_eval_results: list[dict] = []  # result dicts of the latest evaluation
         self.checkpointer = None
         if config.checkpoint_every > 0:
             self.checkpointer = checkpointing.Checkpointer(
@@ -123,9 +121,12 @@ class Trainer:
         self.state, meta = self.checkpointer.restore(step, target)
         return int(meta["data_position"])
 
-    def evaluate(self) -> dict[str, float]:
-        """Runs the evaluators on the current params (every process computes the same)."""
-        if self.evaluator is None:
+    def evaluate(self, step: int | None = None) -> dict[str, float]:
+        """Runs the eval tasks due at ``step`` (all when None) on the current params;
+        every process gets the same numbers. Returns {"<name>/<metric>": value}."""
+        tasks = (self.eval_tasks if step is None else
+                 evaluators.due(self.eval_tasks, step, int(self.config.total_steps)))
+        if not tasks:
             return {}
         params = self.state["params"]
         if not all(x.is_fully_addressable for x in jax.tree.leaves(params)):
@@ -133,7 +134,33 @@ class Trainer:
             from jax.experimental import multihost_utils
 
             params = multihost_utils.process_allgather(params, tiled=True)
-        return self.evaluator.run(params)
+        flat, self.last_eval_results = evaluators.run(self.model, params, self.tokenizer, tasks)
+        return flat
+
+    def save_model(self, directory: str) -> str:
+        """Writes the current params as a ``jclip.load``-able folder, with the tokenizer
+        (``tokenizer.json``) so that ``jclip-eval --model <workdir>`` finds both."""
+        import json
+
+        import jclip
+        from jclip.tokenizer import WordTokenizer
+
+        params = self.state["params"]
+        if not all(x.is_fully_addressable for x in jax.tree.leaves(params)):
+            from jax.experimental import multihost_utils
+
+            params = multihost_utils.process_allgather(params, tiled=True)
+        if jax.process_index() != 0:
+            return directory
+        jclip.save(directory, self.model, jax.device_get(params))
+        if isinstance(self.tokenizer, WordTokenizer):
+            spec = {"type": "word", "words": list(self.tokenizer.encoder),
+                    "context_length": self.tokenizer.context_length}
+        else:
+            spec = {"type": "pretrained", "source": str(self.config.get("tokenizer"))}
+        with open(os.path.join(directory, "tokenizer.json"), "w") as f:
+            json.dump(spec, f)
+        return directory
 
     def _check_finite(self, step: int, metrics: dict) -> dict:
         host = {k: float(to_host(v)) for k, v in metrics.items()}
@@ -165,15 +192,14 @@ class Trainer:
             nonlocal window_start, window_steps
             host = self._check_finite(step, metrics)
             window_steps += 1
-            evaluate = self.evaluator is not None and (
-                step % config.eval_every == 0 or step == total)
+            evaluate = bool(evaluators.due(self.eval_tasks, step, total))
             if not (evaluate or step % config.log_every == 0 or step in (1, total)):
                 return
             elapsed = time.perf_counter() - window_start
             host["steps_per_second"] = window_steps / elapsed
             host["examples_per_second"] = window_steps * config.batch_size / elapsed
             if evaluate:
-                host.update(self.evaluate())
+                host.update(self.evaluate(step))
             self.writer.write(step, host)
             records.append({"step": step, **host})
             if progress is not None:
@@ -216,10 +242,12 @@ class Trainer:
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> Trainer:
-    """Builds a ``Trainer``, resumes if ``workdir`` has checkpoints, trains; returns it."""
+    """Builds a ``Trainer``, resumes if ``workdir`` has checkpoints, trains, writes the final
+    model to ``workdir/model`` (``jclip.load`` / ``jclip-eval --model workdir``); returns it."""
     trainer = Trainer(config, workdir)
     try:
         trainer.run()
+        trainer.save_model(os.path.join(workdir, "model"))
     finally:
         trainer.close()
     return trainer

@@ -1,0 +1,199 @@
+"""``jclip-eval`` (= ``python -m jclip.evals``): CLIP_benchmark's command line over jclip.
+
+  jclip-eval --model openai/clip-vit-base-patch32 --dataset cifar10 imagenet_robustness \
+      --task auto --output "results/{model}_{dataset}_{task}.json"
+  jclip-eval summarize results/*.json --output table.md
+
+Models x datasets run as a product; every model source, dataset spec and task is checked before
+the first image is encoded. One JSON per (model, dataset, task), with CLIP_benchmark's keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+
+from jclip.evals import datasets as datasets_lib
+from jclip.evals import registry, runner
+
+DEFAULT_OUTPUT = "{dataset}_{model}_{task}.json"
+TOKENIZER_SPEC = "tokenizer.json"  # a word tokenizer saved beside a jclip model (the trainer's)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="jclip-eval", description="Evaluate CLIP / SigLIP models (CLIP_benchmark's tasks).")
+    p.add_argument("--model", nargs="+", required=True, metavar="SOURCE",
+                   help="jclip.load sources: hub id, hf-hub:id, local folder, OpenCLIP file, "
+                        "a jclip save or a trainer workdir")
+    p.add_argument("--arch", default=None, help="preset for OpenCLIP / OpenAI state dicts")
+    p.add_argument("--tokenizer", default=None,
+                   help="tokenizer source when the model source has none (hub id or folder)")
+    p.add_argument("--dataset", nargs="+", required=True, metavar="SPEC",
+                   help="dataset specs or collections (see jclip.evals.datasets)")
+    p.add_argument("--task", default="auto", choices=sorted(registry.TASKS) + ["auto"])
+    p.add_argument("--output", default=DEFAULT_OUTPUT,
+                   help="result path template with {model}, {dataset}, {task}")
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--recall_k", type=int, nargs="+", default=[1, 5, 10])
+    p.add_argument("--templates", default=None, help="template set name or file ({c} or {})")
+    p.add_argument("--classnames", default=None, help="class names file (one per line or JSON)")
+    p.add_argument("--split", default=None, help="evaluation split (default: the dataset's)")
+    p.add_argument("--train_split", default=None, help="train split for linear_probe / fewshot")
+    p.add_argument("--data_dir", default=None, help="tfds data directory")
+    p.add_argument("--fewshot_k", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--cache_dir", default=None, help="on-disk cache of image features")
+    p.add_argument("--num_workers", type=int, default=2, help="image decoding threads")
+    p.add_argument("--skip_existing", action="store_true",
+                   help="skip (model, dataset, task) whose output file exists")
+    p.add_argument("--no_download", action="store_true", help="never download tfds data")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w.@=-]+", "_", text).strip("_")
+
+
+def model_name(source: str) -> str:
+    """How output file names and tables name a model source."""
+    source = source.removeprefix("hf-hub:").rstrip("/")
+    if os.path.exists(source):
+        source = os.path.basename(os.path.abspath(source))
+    return _slug(source.replace("/", "_"))
+
+
+def _model_dir(source: str) -> str:
+    """A trainer workdir stands for the model it saved under model/."""
+    inner = os.path.join(source, "model")
+    if os.path.isdir(source) and os.path.isfile(os.path.join(inner, "jclip_config.json")):
+        return inner
+    return source
+
+
+def check_model_source(source: str) -> None:
+    """A clear error for a model path that does not exist (before any work)."""
+    looks_local = (source.startswith((".", "/", "~")) or source.count("/") > 1
+                   or os.path.splitext(source)[1] in (".bin", ".pt", ".pth", ".safetensors"))
+    if looks_local and not os.path.exists(os.path.expanduser(source)):
+        raise FileNotFoundError(f"model {source!r} does not exist (working directory "
+                                f"{os.getcwd()})")
+
+
+def load_tokenizer(source: str, model, tokenizer_source: str | None):
+    """The tokenizer of a model source: ``--tokenizer``, a saved word tokenizer, the source's
+    own tokenizer files, or an error saying what to pass."""
+    import jclip
+    from jclip.tokenizer import WordTokenizer
+
+    if tokenizer_source:
+        return jclip.Tokenizer.from_pretrained(tokenizer_source,
+                                               context_length=model.config.context_length)
+    folder = source if os.path.isdir(source) else os.path.dirname(source)
+    spec = os.path.join(folder, TOKENIZER_SPEC) if folder else ""
+    if spec and os.path.isfile(spec):
+        with open(spec) as f:
+            meta = json.load(f)
+        if meta.get("type") == "word":
+            return WordTokenizer(meta["words"], int(meta["context_length"]))
+        return jclip.Tokenizer.from_pretrained(meta["source"],
+                                               context_length=model.config.context_length)
+    try:
+        return jclip.Tokenizer.from_pretrained(folder or source,
+                                               context_length=model.config.context_length)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"no tokenizer found for {source!r} ({e}); pass --tokenizer, e.g. "
+                         "--tokenizer openai/clip-vit-base-patch32") from e
+
+
+def plan(args) -> list[tuple[str, str, dict, str]]:
+    """(model source, dataset spec, task dict, output path) for every run, all checked."""
+    specs = datasets_lib.expand(args.dataset)
+    runs = []
+    for source in args.model:
+        check_model_source(source)
+        for spec in specs:
+            data = datasets_lib.get_eval_data(spec, args.split, data_dir=args.data_dir,
+                                              download=not args.no_download)
+            kind = (registry.task_for_dataset(data.kind) if args.task == "auto" else args.task)
+            task = {"type": kind, "dataset": spec, "split": args.split}
+            if kind == "zeroshot_retrieval":
+                task["recall_k"] = list(args.recall_k)
+            if kind in ("zeroshot_classification", "fewshot") and args.templates:
+                task["templates"] = args.templates
+            if kind in ("linear_probe", "fewshot"):
+                task.update(seed=args.seed, train_split=args.train_split)
+            if kind == "fewshot":
+                task["fewshot_k"] = args.fewshot_k
+            if args.classnames:
+                task["classnames"] = args.classnames
+            task = runner.check_task(task)
+            out = args.output.format(model=model_name(source), dataset=_slug(spec), task=kind)
+            runs.append((source, spec, task, out))
+    return runs
+
+
+def run(args) -> list[dict]:
+    """Runs the planned evaluations; returns the results (also written to their outputs)."""
+    import jclip
+    from jclip.evals.encode import EvalContext
+
+    runs = plan(args)
+    results = []
+    for source in dict.fromkeys(r[0] for r in runs):
+        todo = [r for r in runs if r[0] == source]
+        if args.skip_existing:
+            todo = [r for r in todo if not os.path.isfile(r[3])]
+            if not todo:
+                continue
+        path = _model_dir(source)
+        model, params = jclip.load(path, arch=args.arch)
+        tokenizer = load_tokenizer(path, model, args.tokenizer)
+        ctx = EvalContext(model, params, tokenizer, model_name=model_name(source),
+                          batch_size=args.batch_size, precision=args.precision,
+                          cache_dir=args.cache_dir, data_dir=args.data_dir,
+                          download=not args.no_download, num_workers=args.num_workers,
+                          progress=not args.quiet)
+        for _, _, task, out in todo:
+            result = runner.run_task(ctx, task)
+            runner.write_result(result, out)
+            results.append(result)
+            _print_result(result, out)
+    if results:
+        from jclip.evals.summarize import table
+
+        print("\n" + table(results, "md"), flush=True)
+    return results
+
+
+def _print_result(result: dict, path: str) -> None:
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items()
+                        if isinstance(v, float))
+    print(f"{result['model']} / {result['dataset']} / {result['task']}: {metrics} "
+          f"({result['num_examples']} examples) -> {path}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "summarize":
+        from jclip.evals import summarize
+
+        return summarize.main(argv[1:])
+    args = build_parser().parse_args(argv)
+    run(args)
+    return 0
+
+
+def expand_paths(patterns: list[str]) -> list[str]:
+    """Result files named by paths or glob patterns (sorted, each once)."""
+    paths = []
+    for pattern in patterns:
+        found = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
+        paths += [p for p in found if p not in paths]
+    return paths
