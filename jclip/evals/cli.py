@@ -54,7 +54,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip (model, dataset, task) whose output file exists")
     p.add_argument("--no_download", action="store_true", help="never download tfds data")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    g = p.add_argument_group("several processes (each encodes its part of every split)")
+    g.add_argument("--coordinator", default=None, help="HOST:PORT of process 0")
+    g.add_argument("--num_processes", type=int, default=None)
+    g.add_argument("--process_id", type=int, default=None)
+    g.add_argument("--distributed", action="store_true",
+                   help="jax.distributed.initialize() from the environment (TPU pod, SLURM)")
     return p
+
+
+def initialize_distributed(args) -> None:
+    """Starts jax.distributed from the flags (CPU processes talk through gloo)."""
+    import jax
+
+    if args.coordinator:
+        if args.num_processes is None or args.process_id is None:
+            raise SystemExit("--coordinator needs --num_processes and --process_id")
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(coordinator_address=args.coordinator,
+                                   num_processes=args.num_processes, process_id=args.process_id)
+    elif args.distributed:
+        jax.distributed.initialize()
 
 
 def _slug(text: str) -> str:
@@ -141,10 +161,13 @@ def plan(args) -> list[tuple[str, str, dict, str]]:
 
 def run(args) -> list[dict]:
     """Runs the planned evaluations; returns the results (also written to their outputs)."""
+    import jax
+
     import jclip
     from jclip.evals.encode import EvalContext
 
     runs = plan(args)
+    lead = jax.process_index() == 0
     results = []
     for source in dict.fromkeys(r[0] for r in runs):
         todo = [r for r in runs if r[0] == source]
@@ -162,10 +185,11 @@ def run(args) -> list[dict]:
                           progress=not args.quiet)
         for _, _, task, out in todo:
             result = runner.run_task(ctx, task)
-            runner.write_result(result, out)
             results.append(result)
-            _print_result(result, out)
-    if results:
+            if lead:  # every process has the same result; one writes it
+                runner.write_result(result, out)
+                _print_result(result, out)
+    if results and lead:
         from jclip.evals.summarize import table
 
         print("\n" + table(results, "md"), flush=True)
@@ -186,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return summarize.main(argv[1:])
     args = build_parser().parse_args(argv)
+    initialize_distributed(args)
     run(args)
     return 0
 

@@ -1,0 +1,37 @@
+"""A tiny CLIP over the scenes' vocabulary, for the jclip.evals tests (random init, 32 px)."""
+
+import functools
+import json
+import os
+
+import jax
+import numpy as np
+
+import jclip
+from jclip.data import shapes
+from jclip.tokenizer import WordTokenizer
+
+SHAPES3 = ("circle", "square", "triangle")
+
+
+@functools.cache
+def tiny_model(seed: int = 0):
+    """(model, params, tokenizer): tiny-clip at 32 px over ``shapes.vocabulary()``."""
+    tok = WordTokenizer(shapes.vocabulary(), context_length=12)
+    config = jclip.get_config("tiny-clip", image_size=32, vocab_size=tok.vocab_size,
+                              context_length=tok.context_length, eos_token_id=tok.eos_id)
+    model = jclip.create_model(config)
+    params = model.init(jax.random.key(seed), np.zeros((1, 32, 32, 3), np.float32),
+                        np.zeros((1, 12), np.int32))["params"]
+    return model, params, tok
+
+
+def save_workdir(path) -> str:
+    """A trainer-style workdir: model/ (jclip format) + model/tokenizer.json."""
+    model, params, tok = tiny_model()
+    model_dir = os.path.join(path, "model")
+    jclip.save(model_dir, model, params)
+    with open(os.path.join(model_dir, "tokenizer.json"), "w") as f:
+        json.dump({"type": "word", "words": list(tok.encoder),
+                   "context_length": tok.context_length}, f)
+    return str(path)

@@ -1,0 +1,104 @@
+"""The jclip-eval command: models x datasets, output templates, skip_existing, summarize, errors."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from jclip.evals import cli
+from tests.evals_helpers import save_workdir
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_models_times_datasets_write_one_json_each_and_summarize(tmp_path, capsys):
+    workdir = save_workdir(tmp_path / "run")
+    out = str(tmp_path / "res" / "{model}__{dataset}__{task}.json")
+    results = cli.run(cli.build_parser().parse_args([
+        "--model", workdir, "--dataset", "jclip_shapes/attributes", "jclip_shapes/counting",
+        "--task", "auto", "--output", out, "--batch_size", "32", "--quiet"]))
+    assert [r["task"] for r in results] == ["zeroshot_classification"] * 2
+    files = sorted(os.listdir(tmp_path / "res"))
+    assert files == ["run__jclip_shapes_attributes__zeroshot_classification.json",
+                     "run__jclip_shapes_counting__zeroshot_classification.json"]
+    saved = json.loads((tmp_path / "res" / files[0]).read_text())
+    assert saved["num_examples"] == 2000 and saved["model"] == "run"
+    assert "| model | dataset | task |" in capsys.readouterr().out
+
+    # --skip_existing: nothing left to do, no model is loaded.
+    assert cli.run(cli.build_parser().parse_args([
+        "--model", workdir, "--dataset", "jclip_shapes/attributes", "--output", out,
+        "--skip_existing", "--quiet"])) == []
+
+    table = tmp_path / "table.csv"
+    assert cli.main(["summarize", str(tmp_path / "res" / "*.json"), "--output", str(table)]) == 0
+    lines = table.read_text().splitlines()
+    assert lines[0].startswith("model,dataset,task,split,num_examples,acc1,acc5")
+    assert len(lines) == 3
+
+
+@pytest.mark.parametrize("argv, error, match", [
+    (["--model", "missing/dir/model", "--dataset", "cifar10"], FileNotFoundError,
+     "does not exist"),
+    (["--model", "weights.safetensors", "--dataset", "cifar10"], FileNotFoundError,
+     "does not exist"),
+    (["--model", "RUN", "--dataset", "cifar_10"], ValueError, "unknown dataset 'cifar_10'"),
+    (["--model", "RUN", "--dataset", "jclip_shapes/attributes", "--task", "linear_probe",
+      "--split", "train"], ValueError, "train_split and split are both 'train'"),
+])
+def test_bad_arguments_are_named(tmp_path, argv, error, match):
+    workdir = save_workdir(tmp_path / "run")
+    argv = [workdir if a == "RUN" else a for a in argv]
+    args = cli.build_parser().parse_args(argv + ["--output", str(tmp_path / "{task}.json"),
+                                                 "--quiet"])
+    with pytest.raises(error, match=match):
+        cli.run(args)
+
+
+def test_summarize_refuses_a_file_that_is_not_a_result(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(ValueError, match="not an evaluation result"):
+        cli.main(["summarize", str(bad)])
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(devices):
+    env = dict(os.environ)
+    env.update(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+               JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    return env
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_json_of_one(tmp_path):
+    """2 processes x 2 devices over gloo: each encodes its part of every split, the features are
+    gathered once, and the result files equal those of one process."""
+    workdir = save_workdir(tmp_path / "run")
+    common = ["-m", "jclip.evals", "--model", workdir, "--dataset", "jclip_shapes/counting",
+              "--task", "zeroshot_classification", "--batch_size", "16", "--quiet"]
+    port = _free_port()
+    multi = [subprocess.Popen(
+        [sys.executable, *common, "--output", str(tmp_path / "multi" / "{task}.json"),
+         f"--coordinator=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"],
+        cwd=ROOT, env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)]
+    single = subprocess.run([sys.executable, *common, "--output",
+                             str(tmp_path / "single" / "{task}.json")],
+                            cwd=ROOT, env=_env(4), capture_output=True, text=True, timeout=300)
+    outs = [p.communicate(timeout=300)[0] for p in multi]
+    assert single.returncode == 0, single.stdout + single.stderr
+    for p, out in zip(multi, outs):
+        assert p.returncode == 0, out
+    one = json.loads((tmp_path / "single" / "zeroshot_classification.json").read_text())
+    two = json.loads((tmp_path / "multi" / "zeroshot_classification.json").read_text())
+    assert two["num_examples"] == one["num_examples"] == 2000
+    assert two["metrics"] == one["metrics"]

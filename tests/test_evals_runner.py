@@ -1,0 +1,116 @@
+"""jclip.evals.evaluate: task checking, result files, the feature cache, clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from jclip import evals
+from jclip.evals import datasets as datasets_lib
+from jclip.evals.encode import EvalContext
+from tests.evals_helpers import SHAPES3, tiny_model
+
+SCENES = {"num_examples": 40, "options": {"shapes": SHAPES3, "max_count": 3}}
+
+
+def _task(**kw):
+    return {"type": "zeroshot_classification", "dataset": "jclip_shapes/counting",
+            "data": dict(SCENES), **kw}
+
+
+def test_results_carry_clip_benchmark_keys_and_are_written(tmp_path):
+    model, params, tok = tiny_model()
+    results = evals.evaluate(model, params, tok, [_task(name="count"), {
+        "type": "zeroshot_retrieval", "dataset": "jclip_shapes/counting", "recall_k": [1, 2],
+        "data": dict(SCENES)}], workdir=str(tmp_path), model_name="tiny")
+    count, retrieval = results
+    assert set(count["metrics"]) == {"acc1", "acc5", "mean_per_class_recall"}
+    assert set(retrieval["metrics"]) == {"image_retrieval_recall@1", "text_retrieval_recall@1",
+                                         "image_retrieval_recall@2", "text_retrieval_recall@2"}
+    for r in results:
+        assert r["model"] == "tiny" and r["num_examples"] == 40 and r["jclip_version"]
+        assert r["timings"]["total_s"] > 0
+    written = json.loads((tmp_path / "count.json").read_text())
+    assert written["metrics"]["acc1"] == count["metrics"]["acc1"]
+    assert (tmp_path / "zeroshot_retrieval__jclip_shapes_counting.json").is_file()
+
+
+def test_a_second_task_on_the_same_data_does_not_re_encode(tmp_path, monkeypatch):
+    model, params, tok = tiny_model()
+    ctx = EvalContext(model, params, tok, cache_dir=str(tmp_path))
+    calls = []
+    encode = EvalContext._encode_split
+    monkeypatch.setattr(EvalContext, "_encode_split",
+                        lambda self, data: calls.append(data.name) or encode(self, data))
+    first, second = evals.evaluate(model, params, tok, [
+        _task(), {"type": "zeroshot_retrieval", "dataset": "jclip_shapes/counting",
+                  "data": dict(SCENES), "recall_k": [1]}], context=ctx)
+    assert calls == ["jclip_shapes/counting"]
+    assert "image_encode_s" in first["timings"] and "image_encode_s" not in second["timings"]
+    # A new context (another process, a later run) reads the features from cache_dir.
+    fresh = EvalContext(model, params, tok, cache_dir=str(tmp_path))
+    [again] = evals.evaluate(model, params, tok, [_task()], context=fresh)
+    assert calls == ["jclip_shapes/counting"] and "cache_read_s" in again["timings"]
+    for key in ("acc1", "mean_per_class_recall"):
+        assert again["metrics"][key] == first["metrics"][key]
+    # Other params: another fingerprint, so no stale features.
+    other = dict(params, logit_scale=params["logit_scale"] + 1.0)
+    assert EvalContext(model, other, tok).fingerprint != ctx.fingerprint
+
+
+def test_bf16_precision_gives_close_features():
+    model, params, tok = tiny_model()
+    data = datasets_lib.get_eval_data("jclip_shapes/counting", **SCENES)
+    f32 = EvalContext(model, params, tok).image_features(data).features
+    bf16 = EvalContext(model, params, tok, precision="bf16").image_features(data).features
+    assert f32.dtype == bf16.dtype == np.float32
+    np.testing.assert_allclose(bf16, f32, atol=5e-2)
+
+
+@pytest.mark.parametrize("task, error, match", [
+    ({"type": "zero_shot", "dataset": "cifar10"}, ValueError, "known tasks: .*fewshot"),
+    ({"type": "zeroshot_classification"}, ValueError, "needs a 'dataset'"),
+    ({"type": "linear_probe", "dataset": "cifar10", "recall_k": [1]}, TypeError,
+     r"unknown key\(s\) \['recall_k'\]"),
+    ({"type": "zeroshot_classification", "dataset": "cifar11"}, ValueError,
+     "unknown dataset 'cifar11'. Known: catalog datasets: .*cifar10"),
+    ({"type": "zeroshot_classification", "dataset": "jclip_shapes/counts"}, ValueError,
+     "unknown jclip_shapes config 'counts'"),
+    ({"type": "zeroshot_classification", "dataset": "jclip_shapes/counting",
+      "data": {"label": "size"}}, ValueError, "has labels"),
+    ({"type": "zeroshot_classification", "dataset": "cifar10", "data": {"label": "x"}},
+     TypeError, "takes no options"),
+])
+def test_bad_tasks_fail_before_any_encoding(task, error, match, monkeypatch):
+    model, params, tok = tiny_model()
+    monkeypatch.setattr(EvalContext, "_encode_split", lambda *a: pytest.fail("encoded"))
+    with pytest.raises(error, match=match):
+        evals.evaluate(model, params, tok, [_task(), task])
+
+
+def test_bad_settings_are_refused():
+    model, params, tok = tiny_model()
+    with pytest.raises(ValueError, match="precision must be one of"):
+        EvalContext(model, params, tok, precision="fp16")
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        EvalContext(model, params, tok, batch_size=0)
+    with pytest.raises(ValueError, match="no tasks"):
+        evals.evaluate(model, params, tok, [])
+
+
+def test_a_split_that_loses_examples_is_an_error():
+    import dataclasses
+
+    model, params, tok = tiny_model()
+    data = datasets_lib.get_eval_data("jclip_shapes/counting", **SCENES)
+    short = dataclasses.replace(data, expected_examples=lambda: 41)
+    with pytest.raises(ValueError, match="read 40 examples, the split has 41"):
+        EvalContext(model, params, tok).image_features(short)
+
+
+def test_collections_expand_in_order_once():
+    datasets_lib.COLLECTIONS["_test"] = ("a", "b")
+    try:
+        assert datasets_lib.expand(["b", "_test", "c"]) == ["b", "a", "c"]
+    finally:
+        del datasets_lib.COLLECTIONS["_test"]
