@@ -80,6 +80,17 @@ CLEVR_COUNT = ("three", "four", "five", "six", "seven", "eight", "nine", "ten")
 CLEVR_DISTANCE = ("very close", "close", "near", "medium distance", "far", "very far")
 NORB_ELEVATION = tuple(f"{d} degrees" for d in range(30, 71, 5))
 NORB_AZIMUTH = tuple(f"{d} degrees" for d in range(0, 341, 20))
+MNIST = tuple(str(d) for d in range(10))
+# VTAB DMLab and diabetic retinopathy: CLIP_benchmark's class names.
+DMLAB = ("nearby apple/melon", "far apple/melon", "very far apple/melon", "nearby lemon",
+         "far lemon", "very far lemon")
+RETINOPATHY = tuple(f"{grade} diabetic retinopathy"
+                    for grade in ("no", "mild", "moderate", "severe", "proliferative"))
+_RETINOPATHY_MANUAL = (
+    "diabetic_retinopathy_detection needs a manual download: accept the Kaggle competition "
+    "'diabetic-retinopathy-detection' rules, download and extract its files into the tfds manual "
+    "directory, <data_dir>/downloads/manual/"
+)
 
 
 def _imagenet(name, tfds_name, split, **kw):
@@ -137,6 +148,13 @@ _ENTRIES = [
                 classnames=NORB_AZIMUTH, train_split="train", grayscale=True),
     DatasetInfo("coco_captions", "coco_captions", "test", "retrieval", label_key="image/id",
                 classnames=(), train_split="train"),
+    DatasetInfo("mnist", "mnist", "test", "classification", classnames=MNIST,
+                train_split="train", grayscale=True),
+    DatasetInfo("dmlab", "dmlab", "test", "classification", classnames=DMLAB,
+                train_split="train"),
+    DatasetInfo("diabetic_retinopathy", "diabetic_retinopathy_detection/btgraham-300", "test",
+                "classification", classnames=RETINOPATHY, train_split="train",
+                manual=_RETINOPATHY_MANUAL),
 ]
 _ENTRIES += [
     DatasetInfo(f"jclip_shapes/{config}", f"jclip_shapes/{config}", split, kind,
