@@ -6,10 +6,14 @@ VENV_STAMP := .venv/.installed
 
 .PHONY: demo test lint install clean
 
-$(VENV_STAMP): setup.py pyproject.toml
+$(VENV_STAMP): setup.py pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
+	# Reference implementations for the parity tests only (jclip never imports them):
+	# a CPU PyTorch for transformers' models, CLIP_benchmark's metric code without its deps.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q --no-deps clip-benchmark==1.6.2
 	touch $(VENV_STAMP)
 
 install: $(VENV_STAMP)

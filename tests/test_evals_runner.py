@@ -114,3 +114,18 @@ def test_collections_expand_in_order_once():
         assert datasets_lib.expand(["b", "_test", "c"]) == ["b", "a", "c"]
     finally:
         del datasets_lib.COLLECTIONS["_test"]
+
+
+def test_batches_split_over_the_local_devices_give_the_same_features():
+    import jax
+
+    model, params, tok = tiny_model()
+    data = datasets_lib.get_eval_data("jclip_shapes/counting", **SCENES)
+    one = EvalContext(model, params, tok, batch_size=16, shard=False).image_features(data)
+    n = len(jax.local_devices())
+    assert n == 8  # tests/conftest.py: 8 CPU devices
+    split = EvalContext(model, params, tok, batch_size=16, shard=True).image_features(data)
+    np.testing.assert_allclose(split.features, one.features, atol=1e-5)
+    np.testing.assert_array_equal(split.labels, one.labels)
+    with pytest.raises(ValueError, match="divisible by the 8 local devices"):
+        EvalContext(model, params, tok, batch_size=12, shard=True).image_features(data)

@@ -71,6 +71,8 @@ class EvalContext:
     data_dir, download: tfds settings.
     num_workers: image decoding threads.
     progress: show a progress bar (process 0, on a terminal).
+    shard: split each image batch over this process's devices: "auto" (on GPU / TPU, when the
+      batch divides evenly), True or False. On CPU one device is used unless True.
     """
 
     model: object
@@ -84,6 +86,7 @@ class EvalContext:
     download: bool = True
     num_workers: int = 2
     progress: bool = True
+    shard: bool | str = "auto"
     timings: dict = dataclasses.field(default_factory=dict)
     _memory: dict = dataclasses.field(default_factory=dict, repr=False)
 
@@ -136,11 +139,28 @@ class EvalContext:
     # -- images -----------------------------------------------------------------------------
 
     def _encode_fn(self):
+        """jitted (params, images [B, S, S, 3]) -> unit features [B, D], and the input placement."""
         if "encode_image" not in self._memory:
             model = self._compute_model
             fn = lambda p, x: l2_normalize(
                 model.apply({"params": p}, x, method="encode_image").astype(jnp.float32))
-            self._memory["encode_image"] = jax.jit(fn)
+            devices = jax.local_devices()
+            shard = self.shard
+            if shard == "auto":
+                shard = devices[0].platform != "cpu"
+            place = jnp.asarray
+            if shard and len(devices) > 1 and self.batch_size % len(devices) == 0:
+                from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+                mesh = Mesh(np.array(devices), ("batch",))
+                rows, full = NamedSharding(mesh, PartitionSpec("batch")), NamedSharding(
+                    mesh, PartitionSpec())
+                self._compute_params = jax.device_put(self._compute_params, full)
+                place = lambda x: jax.device_put(np.asarray(x, np.float32), rows)
+            elif shard is True and len(devices) > 1:
+                raise ValueError(f"shard=True needs batch_size divisible by the {len(devices)} "
+                                 f"local devices, got {self.batch_size}")
+            self._memory["encode_image"] = (jax.jit(fn), place)
         return self._memory["encode_image"]
 
     def image_features(self, data: EvalData) -> ImageFeatures:
@@ -173,7 +193,7 @@ class EvalContext:
         pi, pc = jax.process_index(), jax.process_count()
         batches = data.batches(self.preprocess, int(self.batch_size), process_index=pi,
                                process_count=pc, num_workers=self.num_workers)
-        encode = self._encode_fn()
+        encode, place = self._encode_fn()
         feats, labels, masks, captions = [], [], [], []
         bar = None
         if self.progress and pi == 0 and sys.stderr.isatty():
@@ -182,7 +202,7 @@ class EvalContext:
             bar = tqdm(desc=f"encode {data.name}", unit="img", total=_total(data))
         try:
             for batch in batches:
-                z = encode(self._compute_params, jnp.asarray(batch["image"], jnp.float32))
+                z = encode(self._compute_params, place(np.asarray(batch["image"], np.float32)))
                 mask = np.asarray(batch["mask"], bool)
                 feats.append(np.asarray(z, np.float32))
                 labels.append(np.asarray(batch["label"]))
