@@ -209,9 +209,15 @@ def main(argv: list[str] | None = None) -> int:
         from jclip.evals import summarize
 
         return summarize.main(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     initialize_distributed(args)
-    run(args)
+    try:
+        run(args)
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
+        # Bad input: the message names the problem; a traceback would bury it.
+        print(f"jclip-eval: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -31,11 +31,15 @@ def check_task(task: dict) -> dict:
     if unknown:
         raise TypeError(f"task {kind!r} got unknown key(s) {unknown}; it accepts "
                         f"{sorted(defaults)}")
-    classnames = task.get("classnames")
-    if isinstance(classnames, str):
-        from jclip.heads import prompts
+    from jclip.heads import prompts
 
-        task["classnames"] = list(prompts.load_classnames(classnames))
+    # Files and names are read now, so that a bad one fails before any encoding.
+    if isinstance(task.get("classnames"), str):
+        task["classnames"] = list(prompts.load_classnames(task["classnames"]))
+    if isinstance(task.get("templates"), str):
+        task["templates"] = list(prompts.load_templates(task["templates"]))
+    elif task.get("templates") is not None:
+        task["templates"] = list(prompts.check_templates(task["templates"]))
     return {**defaults, **task}
 
 
