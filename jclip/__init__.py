@@ -16,6 +16,7 @@ _LAZY_ATTRS = {
     "CLIPModel": ("jclip.models.clip", "CLIPModel"),
     "load": ("jclip.pretrained.load", "load"),
     "save": ("jclip.pretrained.load", "save"),
+    "list_pretrained": ("jclip.pretrained.hub", "list_pretrained"),
     "Tokenizer": ("jclip.tokenizer", "Tokenizer"),
     "preprocess": ("jclip.preprocessing", "preprocess"),
 }

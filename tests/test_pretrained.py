@@ -51,11 +51,13 @@ def _check_parity(model, params, reference_dir, atol=1e-5):
     np.testing.assert_allclose(logits, ref["logits_per_image"], rtol=0, atol=atol)
 
 
-@pytest.mark.parametrize("name", ["hf_clip_quickgelu", "hf_clip_gelu", "hf_siglip"])
+@pytest.mark.parametrize("name", ["hf_clip_quickgelu", "hf_clip_gelu", "hf_siglip",
+                                  "hf_clip_mixed"])
 def test_hf_fixtures_match_transformers(name):
     model, params = jclip.load(os.path.join(FIXTURES, name))
-    assert model.config.act == {"hf_clip_quickgelu": "quick_gelu", "hf_clip_gelu": "gelu",
-                                "hf_siglip": "gelu_tanh"}[name]
+    assert model.config.tower_act("vision") == {
+        "hf_clip_quickgelu": "quick_gelu", "hf_clip_gelu": "gelu", "hf_siglip": "gelu_tanh",
+        "hf_clip_mixed": "quick_gelu"}[name]
     _check_parity(model, params, os.path.join(FIXTURES, name))
     # Other image sizes with the position embeddings resampled (torch-style bicubic).
     ref = _reference(os.path.join(FIXTURES, name))

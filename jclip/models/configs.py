@@ -19,6 +19,9 @@ class ModelConfig:
       "siglip" (no class token, attention-pooling head, logits = scale * cos + bias).
     act: "quick_gelu" (x * sigmoid(1.702 x), OpenAI CLIP), "gelu" (exact erf GELU) or
       "gelu_tanh" (tanh approximation, SigLIP).
+    text_act, vision_act, text_layer_norm_eps, vision_layer_norm_eps: per-tower overrides of
+      ``act`` / ``layer_norm_eps`` for checkpoints whose towers differ; None (the default) uses
+      the shared value. Read them with ``tower_act(tower)`` / ``tower_eps(tower)``.
     """
 
     kind: Literal["clip", "siglip"] = "clip"
@@ -42,12 +45,60 @@ class ModelConfig:
     # shared
     act: Literal["quick_gelu", "gelu", "gelu_tanh"] = "gelu"
     layer_norm_eps: float = 1e-5
+    # per-tower overrides (None: the shared act / layer_norm_eps)
+    text_act: Literal["quick_gelu", "gelu", "gelu_tanh"] | None = None
+    vision_act: Literal["quick_gelu", "gelu", "gelu_tanh"] | None = None
+    text_layer_norm_eps: float | None = None
+    vision_layer_norm_eps: float | None = None
     logit_scale_init: float = 2.6592  # log(1 / 0.07); SigLIP: log(10)
     logit_bias_init: float = 0.0  # SigLIP: -10
     # computation options (scan_layers stacks the block params along a leading axis)
     dtype: str = "float32"  # activation dtype; params stay float32
     scan_layers: bool = False  # nn.scan over the transformer blocks
     remat: bool = False  # rematerialise each block in the backward pass
+
+    def tower_act(self, tower: str) -> str:
+        """Activation of ``tower`` ("vision" or "text"): its override, else ``act``."""
+        own = getattr(self, f"{_tower(tower)}_act")
+        return self.act if own is None else own
+
+    def tower_eps(self, tower: str) -> float:
+        """LayerNorm eps of ``tower`` ("vision" / "text"): its override, else ``layer_norm_eps``."""
+        own = getattr(self, f"{_tower(tower)}_layer_norm_eps")
+        return self.layer_norm_eps if own is None else own
+
+
+TOWERS = ("vision", "text")
+ACTIVATION_NAMES = ("quick_gelu", "gelu", "gelu_tanh")
+
+
+def _tower(tower: str) -> str:
+    if tower not in TOWERS:
+        raise ValueError(f"tower must be 'vision' or 'text', got {tower!r}")
+    return tower
+
+
+def tower_settings(config: ModelConfig) -> dict:
+    """The resolved per-tower settings: {"vision_act", "text_act", "vision_layer_norm_eps",
+    "text_layer_norm_eps"}, each the tower's override or the shared value."""
+    out = {f"{t}_act": config.tower_act(t) for t in TOWERS}
+    out.update({f"{t}_layer_norm_eps": config.tower_eps(t) for t in TOWERS})
+    return out
+
+
+# Fields that do not change the parameters' shapes nor the computed function.
+NON_ARCH_FIELDS = ("dtype", "scan_layers", "remat", "logit_scale_init", "logit_bias_init",
+                   "pad_token_id")
+
+
+def arch_fields(config: ModelConfig) -> dict:
+    """The fields that define the architecture, with the per-tower activation and eps resolved
+    (``tower_settings``): two configs compute the same function of the same params iff their
+    ``arch_fields`` are equal."""
+    shared = ("act", "layer_norm_eps") + tuple(tower_settings(config))
+    out = {k: v for k, v in dataclasses.asdict(config).items()
+           if k not in NON_ARCH_FIELDS and k not in shared}
+    return {**out, **tower_settings(config)}
 
 
 def _openclip(embed, image, patch, vw, vl, vh, vmlp, tw, tl, th, tmlp, **kw):
@@ -120,13 +171,23 @@ def check_config(config: ModelConfig) -> ModelConfig:
     problems = []
     if config.kind not in ("clip", "siglip"):
         problems.append(f"kind must be 'clip' or 'siglip', got {config.kind!r}")
-    if config.act not in ("quick_gelu", "gelu", "gelu_tanh"):
-        problems.append(f"act must be quick_gelu, gelu or gelu_tanh, got {config.act!r}")
+    for field in ("act", "text_act", "vision_act"):
+        value = getattr(config, field)
+        if value not in ACTIVATION_NAMES and not (value is None and field != "act"):
+            problems.append(f"{field} must be quick_gelu, gelu or gelu_tanh, got {value!r}")
+    for field in ("layer_norm_eps", "text_layer_norm_eps", "vision_layer_norm_eps"):
+        value = getattr(config, field)
+        if value is None and field != "layer_norm_eps":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            problems.append(f"{field} must be a positive float, got {value!r}")
     if config.dtype not in ("float32", "bfloat16", "float16"):
         problems.append(f"dtype must be float32, bfloat16 or float16, got {config.dtype!r}")
     for tower in ("vision", "text"):
         width, heads = getattr(config, f"{tower}_width"), getattr(config, f"{tower}_heads")
-        if width % heads:
+        if heads < 1:
+            problems.append(f"{tower}_heads must be >= 1, got {heads}")
+        elif width % heads:
             problems.append(f"{tower}_width {width} is not divisible by {tower}_heads {heads}")
     if config.image_size % config.patch_size:
         problems.append(

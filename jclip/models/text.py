@@ -76,10 +76,11 @@ class TextTower(nn.Module):
             rows = eos_positions(tokens, c.eos_token_id)
         else:
             rows = jnp.full(tokens.shape[0], tokens.shape[1] - 1)
-        x = Encoder(c.text_layers, c.text_heads, c.text_mlp_dim, c.act, c.layer_norm_eps,
+        eps = c.tower_eps("text")
+        x = Encoder(c.text_layers, c.text_heads, c.text_mlp_dim, c.tower_act("text"), eps,
                     causal=clip, dtype=dtype, scan_layers=c.scan_layers, remat=c.remat,
                     name="encoder")(x, rows.astype(jnp.int32))
-        x = layer_norm(c.layer_norm_eps, dtype, "final_ln")(x)  # [B, W]
+        x = layer_norm(eps, dtype, "final_ln")(x)  # [B, W]
         if clip:
             x = dense(c.embed_dim, dtype, "proj", use_bias=False)(x)
         else:

@@ -153,6 +153,7 @@ class VisionTower(nn.Module):
         check_images(images, c, interpolate_pos_encoding)
         dtype = jnp.dtype(c.dtype)
         clip = c.kind == "clip"
+        act, eps = c.tower_act("vision"), c.tower_eps("vision")
         p = c.patch_size
         x = PatchEmbed(c.vision_width, p, use_bias=not clip, dtype=dtype,
                        name="patch_embed")(images)
@@ -172,17 +173,16 @@ class VisionTower(nn.Module):
             patch_pos = jnp.concatenate([pos[:1], patch_pos])
         x = x + patch_pos.astype(dtype)
         if clip:
-            x = layer_norm(c.layer_norm_eps, dtype, "pre_ln")(x)
-        x = Encoder(c.vision_layers, c.vision_heads, c.vision_mlp_dim, c.act, c.layer_norm_eps,
+            x = layer_norm(eps, dtype, "pre_ln")(x)
+        x = Encoder(c.vision_layers, c.vision_heads, c.vision_mlp_dim, act, eps,
                     causal=False, dtype=dtype, scan_layers=c.scan_layers, remat=c.remat,
                     name="encoder")(x, jnp.zeros(x.shape[0], jnp.int32) if clip else None)
         if clip:  # the encoder computed only the class token's row of its last block
-            x = layer_norm(c.layer_norm_eps, dtype, "post_ln")(x)
+            x = layer_norm(eps, dtype, "post_ln")(x)
             x = dense(c.embed_dim, dtype, "proj", use_bias=False)(x)
         else:
-            x = layer_norm(c.layer_norm_eps, dtype, "post_ln")(x)
-            x = MapHead(c.vision_heads, c.vision_mlp_dim, c.act, c.layer_norm_eps, dtype,
-                        name="head")(x)
+            x = layer_norm(eps, dtype, "post_ln")(x)
+            x = MapHead(c.vision_heads, c.vision_mlp_dim, act, eps, dtype, name="head")(x)
         return x.astype(jnp.float32)
 
 

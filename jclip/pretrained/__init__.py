@@ -1,10 +1,14 @@
-"""Pretrained weights: ``load`` / ``save`` / ``download`` for HF, OpenCLIP / OpenAI and jclip files.
+"""Pretrained weights: ``load`` / ``save`` / ``download`` / ``list_pretrained``.
 
 ``jclip.pretrained.load`` reads a hub id, a local folder or a state-dict file into
-``(CLIPModel, params)``; ``hf`` and ``openclip`` hold the two PyTorch layouts (config parsing and
-key maps built from ``keymaps``), ``tensors`` the tensor-only reader of torch / safetensors files.
+``(CLIPModel, params)``; ``save`` writes jclip's msgpack format or a Hugging Face folder; ``hub``
+lists the known hub checkpoints; ``hf`` and ``openclip`` hold the two PyTorch layouts (config
+parsing and key maps built from ``keymaps``), ``tensors`` the tensor-only reader of torch /
+safetensors files.
 """
 
-from jclip.pretrained.load import download, load, save
+from jclip.pretrained.hub import PretrainedInfo, list_pretrained
+from jclip.pretrained.load import download, load
+from jclip.pretrained.save import save
 
-__all__ = ["download", "load", "save"]
+__all__ = ["PretrainedInfo", "download", "list_pretrained", "load", "save"]

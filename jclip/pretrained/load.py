@@ -1,4 +1,4 @@
-"""``jclip.load`` and ``jclip.save``: pretrained checkpoints -> (CLIPModel, params).
+"""``jclip.load``: pretrained checkpoints -> (CLIPModel, params); ``save`` is in ``save.py``.
 
 Sources ``load`` reads:
 1. A Hugging Face CLIPModel / SiglipModel: a hub id (``"openai/clip-vit-base-patch32"``, also
@@ -7,9 +7,11 @@ Sources ``load`` reads:
    The architecture comes from config.json.
 2. An OpenCLIP / OpenAI ViT state dict (open_clip_model.safetensors, open_clip_pytorch_model.bin,
    an OpenAI-layout .pt state dict, or a folder/hub repo holding one) with ``arch=`` a preset name;
-   the activation comes from the name (``-quickgelu``) and is never guessed.
-3. A folder written by ``save`` (jclip_config.json + params.msgpack).
-Only tensors are read (see ``jclip.pretrained.tensors``).
+   the activation comes from the name (``-quickgelu``) and is never guessed. Without ``arch``,
+   a folder / hub repo with an ``open_clip_config.json`` gives the preset that file describes.
+3. A folder written by ``save`` (jclip_config.json + params.msgpack, or format="hf").
+A name that looks like a file (a checkpoint extension, or no "/") and is not on disk is a missing
+file, never a hub id. Only tensors are read (see ``jclip.pretrained.tensors``).
 """
 
 from __future__ import annotations
@@ -25,25 +27,28 @@ import jax.numpy as jnp
 import numpy as np
 
 from jclip.models.clip import CLIPModel
-from jclip.models.configs import PRESETS, ModelConfig, check_config, get_config
+from jclip.models.configs import PRESETS, ModelConfig, arch_fields, check_config, get_config
 from jclip.models.params import check_params, flatten, listing, param_shapes, to_layout, unflatten
 from jclip.pretrained.hf import HF_IGNORED_SUFFIXES, config_from_hf, hf_key_map
 from jclip.pretrained.openclip import (
     OPENAI_METADATA,
+    OPENCLIP_CONFIG,
     check_openai_metadata,
     check_openclip_config,
+    infer_openclip_arch,
     openclip_key_map,
 )
+from jclip.pretrained.save import JCLIP_CONFIG, JCLIP_PARAMS, save
 from jclip.pretrained.tensors import read_state_dict
 
-JCLIP_CONFIG = "jclip_config.json"
-JCLIP_PARAMS = "params.msgpack"
 HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
               "pytorch_model.bin.index.json")
 OPENCLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 # Options that change how the model computes, not its parameters: load(..., **options).
 COMPUTE_OPTIONS = ("dtype", "scan_layers", "remat")
-_NON_ARCH_FIELDS = COMPUTE_OPTIONS + ("logit_scale_init", "logit_bias_init", "pad_token_id")
+# Extensions of checkpoint files: a missing path with one is a missing file, not a hub id.
+FILE_EXTENSIONS = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".msgpack", ".npz", ".pkl",
+                   ".json", ".gz")
 
 
 def convert_state_dict(state: dict, key_map: list, config: ModelConfig,
@@ -80,13 +85,9 @@ def convert_state_dict(state: dict, key_map: list, config: ModelConfig,
 # Formats
 
 
-def _arch_fields(config: ModelConfig) -> dict:
-    return {k: v for k, v in dataclasses.asdict(config).items() if k not in _NON_ARCH_FIELDS}
-
-
 def _check_arch_matches(config: ModelConfig, arch, where: str) -> None:
-    preset = _arch_fields(get_config(arch))
-    ours = _arch_fields(config)
+    preset = arch_fields(get_config(arch))
+    ours = arch_fields(config)
     diff = [f"{k}: checkpoint {ours[k]!r}, arch {preset[k]!r}"
             for k in preset if preset[k] != ours[k]]
     if diff:
@@ -122,6 +123,8 @@ def _load_hf(folder: str, arch: str | None) -> tuple[ModelConfig, dict]:
 
 
 def _load_openclip_file(path: str, arch: str | None) -> tuple[ModelConfig, dict]:
+    if arch is None and os.path.isfile(os.path.join(os.path.dirname(path), OPENCLIP_CONFIG)):
+        arch = infer_openclip_arch(os.path.dirname(path))
     if arch is None:
         raise ValueError(
             f"{path} is an OpenCLIP/OpenAI state dict, which does not record its architecture: "
@@ -167,22 +170,24 @@ def _load_folder(folder: str, arch: str | None) -> tuple[ModelConfig, dict]:
     )
 
 
-_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
 def download(repo_id: str, *, arch: str | None = None, revision: str | None = None,
              cache_dir: str | None = None) -> str:
     """Fetches the files ``load`` needs from the Hugging Face hub -> local snapshot folder.
 
-    Uses huggingface_hub's cache; with HF_HUB_OFFLINE=1 only the cache is consulted.
+    Uses huggingface_hub's cache; with HF_HUB_OFFLINE=1 only the cache is consulted. Tries the
+    Hugging Face weights first, then OpenCLIP's (first with ``arch``, which only they need).
     """
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     hf = ["config.json", "model.safetensors", "model.safetensors.index.json", "model-*.safetensors"]
     openclip = ["open_clip_config.json", "open_clip_model.safetensors"]
-    attempts = ([openclip, ["open_clip_config.json", "open_clip_pytorch_model.bin"]] if arch
-                else []) + [hf, ["config.json", "pytorch_model*.bin*"]]
+    openclip = [openclip, ["open_clip_config.json", "open_clip_pytorch_model.bin"]]
+    hf = [hf, ["config.json", "pytorch_model*.bin*"]]
+    attempts = openclip + hf if arch else hf + openclip
     folder = None
     for patterns in attempts:
         try:
@@ -191,11 +196,20 @@ def download(repo_id: str, *, arch: str | None = None, revision: str | None = No
         except LocalEntryNotFoundError as e:
             raise FileNotFoundError(
                 f"{repo_id!r} is not in the Hugging Face cache and downloads are disabled "
-                f"(HF_HUB_OFFLINE) or the hub cannot be reached: {e}"
+                f"(HF_HUB_OFFLINE) or the hub cannot be reached: download it once with network "
+                f"access (HF_HUB_OFFLINE unset), or pass a local folder ({e})"
             ) from e
         if any(os.path.isfile(os.path.join(folder, n)) for n in HF_WEIGHTS + OPENCLIP_WEIGHTS):
             return folder
-    raise FileNotFoundError(f"hub repo {repo_id!r} has no weights jclip can read")
+    raise FileNotFoundError(
+        f"hub repo {repo_id!r} has no weights jclip can read: expected a transformers "
+        f"config.json with {' / '.join(HF_WEIGHTS[::2])} or {' / '.join(OPENCLIP_WEIGHTS)}"
+    )
+
+
+def _looks_like_file(source: str) -> bool:
+    """A name that is meant as a file path: a checkpoint extension, or no '/' at all."""
+    return source.lower().endswith(FILE_EXTENSIONS) or "/" not in source.replace(os.sep, "/")
 
 
 def load(source: str | os.PathLike, arch: str | None = None, *, revision: str | None = None,
@@ -203,10 +217,12 @@ def load(source: str | os.PathLike, arch: str | None = None, *, revision: str | 
     """Loads a pretrained CLIP / SigLIP -> (model, params). See the module docstring for sources.
 
     Args:
-      source: hub id, local folder, or a state-dict file (.safetensors / .bin / .pt / .pth).
-      arch: preset name (or a ModelConfig); required for OpenCLIP / OpenAI state dicts, whose
-        files do not record the architecture; for other sources it is checked against the
-        checkpoint's own config (a mismatch, e.g. of the activation, is an error).
+      source: hub id ("org/name"), local folder, or a state-dict file (.safetensors / .bin /
+        .pt / .pth); ``jclip.list_pretrained()`` lists known hub ids.
+      arch: preset name (or a ModelConfig); required for OpenCLIP / OpenAI state dicts without
+        an open_clip_config.json next to them, whose files do not record the architecture; for
+        other sources it is checked against the checkpoint's own config (a mismatch, e.g. of
+        the activation, is an error).
       revision, cache_dir: passed to huggingface_hub for hub ids.
       **options: compute options for the returned model: dtype, scan_layers, remat.
     Returns:
@@ -228,34 +244,21 @@ def load(source: str | os.PathLike, arch: str | None = None, *, revision: str | 
         config, params = _load_folder(source, arch)
     elif os.path.isfile(source):
         config, params = _load_openclip_file(source, arch)
+    elif _looks_like_file(source):
+        raise FileNotFoundError(
+            f"no such file or folder: {source!r} (relative paths start at the current directory "
+            f"{os.getcwd()}); a name with a file extension or without a '/' is not looked up on "
+            "the hub: check the path, or pass a hub id 'org/name'"
+        )
     elif _HUB_ID.match(source) and not source.startswith("."):
         config, params = _load_folder(download(source, arch=arch, revision=revision,
                                                cache_dir=cache_dir), arch)
     else:
-        raise FileNotFoundError(f"{source!r} is neither a local file or folder nor a hub id")
+        raise FileNotFoundError(f"{source!r} is neither a local file or folder nor a hub id "
+                                f"'org/name' (current directory {os.getcwd()})")
     config = check_config(dataclasses.replace(config, **options))
     params = jax.tree.map(jnp.asarray, to_layout(params, config))
     return CLIPModel(config), params
 
 
-def save(directory: str | os.PathLike, model_or_config: CLIPModel | ModelConfig,
-         params: dict) -> str:
-    """Writes ``params`` in jclip's format (jclip_config.json + params.msgpack) -> directory.
-
-    ``load(directory)`` returns an equal model and params. Sharded params are gathered.
-    """
-    config = getattr(model_or_config, "config", model_or_config)
-    if not isinstance(config, ModelConfig):
-        raise TypeError(
-            f"expected a CLIPModel or ModelConfig, got {type(model_or_config).__name__}"
-        )
-    params = jax.device_get(flax.core.unfreeze(params))
-    check_params(params, config)
-    directory = os.fspath(directory)
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, JCLIP_CONFIG), "w") as f:
-        json.dump({"format": "jclip", "version": 1, "config": dataclasses.asdict(config)}, f,
-                  indent=1)
-    with open(os.path.join(directory, JCLIP_PARAMS), "wb") as f:
-        f.write(flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, params)))
-    return directory
+__all__ = ["convert_state_dict", "download", "load", "save"]

@@ -1,0 +1,170 @@
+"""``jclip.save``: params -> a jclip folder (msgpack) or a Hugging Face CLIP / SigLIP folder.
+
+format="jclip" (the default): ``jclip_config.json`` (the full ModelConfig) + ``params.msgpack``.
+format="hf": the folder transformers reads with ``CLIPModel.from_pretrained`` /
+``SiglipModel.from_pretrained``:
+  config.json               CLIPConfig / SiglipConfig (``hf.hf_config``, per-tower act / eps)
+  model.safetensors         float32 weights, the inverse of ``hf.hf_key_map``
+  preprocessor_config.json  CLIPImageProcessor / SiglipImageProcessor settings that compute
+                            what ``jclip.preprocess`` does for the config (size, crop, mean/std)
+  tokenizer files           with ``tokenizer=``: a CLIP BPE ``jclip.Tokenizer`` writes
+                            vocab.json, merges.txt, tokenizer_config.json and
+                            special_tokens_map.json (CLIPTokenizer); an ``HFTokenizer``
+                            (SigLIP's SentencePiece) saves its transformers tokenizer.
+``jclip.load`` reads both formats back with equal params.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import flax
+import jax
+import numpy as np
+
+from jclip.models.configs import ModelConfig
+from jclip.models.params import check_params, flatten, to_layout
+from jclip.preprocessing import mean_std
+from jclip.pretrained.hf import hf_config, hf_key_map
+from jclip.pretrained.keymaps import to_state_dict
+from jclip.tokenizer import EOT, SOT, HFTokenizer, Tokenizer
+
+JCLIP_CONFIG = "jclip_config.json"
+JCLIP_PARAMS = "params.msgpack"
+SAVE_FORMATS = ("jclip", "hf")
+
+
+def _split_args(args) -> tuple[str, ModelConfig, dict]:
+    """(directory, model_or_config, params) or (model_or_config, params, directory)."""
+    if len(args) != 3:
+        raise TypeError(f"save() takes (model, params, directory) or (directory, model, params), "
+                        f"got {len(args)} positional arguments")
+    first = getattr(args[0], "config", args[0])
+    if isinstance(first, ModelConfig):
+        model, params, directory = args
+    else:
+        directory, model, params = args
+    config = getattr(model, "config", model)
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"expected a CLIPModel or ModelConfig, got {type(model).__name__}")
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"directory must be a str or os.PathLike, got {type(directory).__name__}")
+    return os.fspath(directory), config, params
+
+
+def save(*args, format: str = "jclip", tokenizer=None) -> str:
+    """Writes a model's params to a folder -> the folder's path.
+
+    Call as ``save(model, params, directory)`` or ``save(directory, model, params)``.
+
+    Args:
+      model: a CLIPModel or ModelConfig; params: its params (either layer layout; sharded
+        params are gathered).
+      directory: the folder, created if needed.
+      format: "jclip" (jclip_config.json + params.msgpack) or "hf" (a transformers folder, see
+        the module docstring).
+      tokenizer: with format="hf", a ``jclip.Tokenizer`` (CLIP BPE) or ``HFTokenizer`` whose
+        files are written too; None writes no tokenizer.
+    Returns:
+      The directory; ``jclip.load(directory)`` gives back equal params.
+    """
+    directory, config, params = _split_args(args)
+    if format not in SAVE_FORMATS:
+        raise ValueError(f"format must be one of {SAVE_FORMATS}, got {format!r}")
+    if tokenizer is not None and format != "hf":
+        raise ValueError("tokenizer= is written only with format='hf'; the jclip format holds "
+                         "the model alone")
+    params = jax.device_get(flax.core.unfreeze(params))
+    check_params(params, config)
+    os.makedirs(directory, exist_ok=True)
+    if format == "jclip":
+        _write_json(os.path.join(directory, JCLIP_CONFIG),
+                    {"format": "jclip", "version": 1, "config": dataclasses.asdict(config)})
+        with open(os.path.join(directory, JCLIP_PARAMS), "wb") as f:
+            f.write(flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, params)))
+        return directory
+    if os.path.isfile(os.path.join(directory, JCLIP_CONFIG)):
+        raise FileExistsError(
+            f"{directory} holds a jclip-format checkpoint ({JCLIP_CONFIG}), which jclip.load "
+            "would read instead of the HF files: save to another folder or delete it first"
+        )
+    _check_tokenizer(tokenizer, config)
+    sot = getattr(tokenizer, "sot_id", None) if tokenizer is not None else None
+    _write_json(os.path.join(directory, "config.json"), hf_config(config, bos_token_id=sot))
+    save_hf_weights(os.path.join(directory, "model.safetensors"), config, params)
+    _write_json(os.path.join(directory, "preprocessor_config.json"), image_processor_config(config))
+    if tokenizer is not None:
+        save_tokenizer(tokenizer, directory)
+    return directory
+
+
+def save_hf_weights(path: str, config: ModelConfig, params: dict) -> None:
+    """``params`` as a transformers CLIPModel / SiglipModel state dict in safetensors."""
+    from safetensors.numpy import save_file
+
+    canonical = to_layout(params, dataclasses.replace(config, scan_layers=False))
+    state = to_state_dict(flatten(canonical), hf_key_map(config))
+    save_file(state, path, metadata={"format": "pt"})  # transformers wants the "pt" tag
+
+
+def image_processor_config(config: ModelConfig) -> dict:
+    """preprocessor_config.json of CLIPImageProcessor / SiglipImageProcessor computing what
+    ``jclip.preprocess(images, config)`` does: bicubic resize (CLIP: shortest edge, then a
+    centre crop; SigLIP: straight to the square), 1/255 rescale, mean / std normalisation."""
+    mean, std = (np.asarray(m, np.float64).tolist() for m in mean_std(config))
+    size = config.image_size
+    common = dict(do_resize=True, resample=3, do_rescale=True, rescale_factor=1 / 255,
+                  do_normalize=True, image_mean=mean, image_std=std, do_convert_rgb=True)
+    if config.kind == "siglip":
+        return dict(image_processor_type="SiglipImageProcessor",
+                    size={"height": size, "width": size}, **common)
+    return dict(image_processor_type="CLIPImageProcessor", size={"shortest_edge": size},
+                do_center_crop=True, crop_size={"height": size, "width": size}, **common)
+
+
+def _check_tokenizer(tokenizer, config: ModelConfig) -> None:
+    if tokenizer is None:
+        return
+    if not isinstance(tokenizer, (Tokenizer, HFTokenizer)):
+        raise TypeError(f"tokenizer must be a jclip.Tokenizer or HFTokenizer (or None), got "
+                        f"{type(tokenizer).__name__}: it has no Hugging Face files to write")
+    if tokenizer.vocab_size > config.vocab_size:
+        raise ValueError(f"the tokenizer's vocabulary ({tokenizer.vocab_size} ids) does not fit "
+                         f"the model's vocab_size={config.vocab_size}: is it this model's "
+                         "tokenizer?")
+    if (isinstance(tokenizer, Tokenizer) and config.kind == "clip"
+            and tokenizer.eos_id != config.eos_token_id):
+        raise ValueError(f"the tokenizer's end token is id {tokenizer.eos_id} but the model pools "
+                         f"the text at eos_token_id={config.eos_token_id}: is it this model's "
+                         "tokenizer?")
+
+
+def save_tokenizer(tokenizer, directory: str) -> None:
+    """Writes the tokenizer files transformers' CLIPTokenizer (or the HFTokenizer's own class)
+    reads from ``directory``."""
+    if isinstance(tokenizer, HFTokenizer):
+        tokenizer.hf_tokenizer.save_pretrained(directory)
+        return
+    if not isinstance(tokenizer, Tokenizer):
+        raise TypeError(f"expected a jclip.Tokenizer or HFTokenizer, got "
+                        f"{type(tokenizer).__name__}")
+    vocab = dict(sorted(tokenizer.encoder.items(), key=lambda item: item[1]))
+    _write_json(os.path.join(directory, "vocab.json"), vocab, indent=None)
+    merges = sorted(tokenizer.ranks, key=tokenizer.ranks.get)
+    with open(os.path.join(directory, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    # transformers' CLIP conventions: pad with the end token (jclip pads with 0; both give the
+    # same text features, as CLIP pools at the first end token).
+    special = dict(bos_token=SOT, eos_token=EOT, unk_token=EOT, pad_token=EOT)
+    _write_json(os.path.join(directory, "special_tokens_map.json"), special)
+    _write_json(os.path.join(directory, "tokenizer_config.json"), dict(
+        tokenizer_class="CLIPTokenizer", model_max_length=tokenizer.context_length,
+        do_lower_case=True, errors="replace", add_prefix_space=False, **special))
+
+
+def _write_json(path: str, obj, indent: int | None = 1) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=indent, ensure_ascii=False)
+
