@@ -35,3 +35,22 @@ def save_workdir(path) -> str:
         json.dump({"type": "word", "words": list(tok.encoder),
                    "context_length": tok.context_length}, f)
     return str(path)
+
+
+class HashTokenizer:
+    """Any text -> ids of the tiny model's vocabulary (words hashed), for data with free text."""
+
+    def __init__(self, words_tokenizer):
+        self.base = words_tokenizer
+
+    def __call__(self, texts):
+        import zlib
+
+        base = self.base
+        out = np.zeros((len(texts), base.context_length), np.int32)
+        for row, text in enumerate(texts):
+            words = [1 + zlib.crc32(w.encode()) % (base.vocab_size - 3) for w in text.split()]
+            ids = [base.sot_id, *words, base.eos_id][: base.context_length]
+            ids[-1] = base.eos_id
+            out[row, : len(ids)] = ids
+        return out

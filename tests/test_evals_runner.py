@@ -129,3 +129,23 @@ def test_batches_split_over_the_local_devices_give_the_same_features():
     np.testing.assert_array_equal(split.labels, one.labels)
     with pytest.raises(ValueError, match="divisible by the 8 local devices"):
         EvalContext(model, params, tok, batch_size=12, shard=True).image_features(data)
+
+
+def test_catalog_datasets_run_through_the_tasks_with_mock_data():
+    import tensorflow_datasets as tfds
+
+    from tests.evals_helpers import HashTokenizer
+
+    model, params, tok = tiny_model()
+    with tfds.testing.mock_data(num_examples=12):
+        results = evals.evaluate(model, params, HashTokenizer(tok), [
+            {"type": "zeroshot_classification", "dataset": "cifar10"},
+            {"type": "zeroshot_classification", "dataset": "imagenetv2",  # CLIP_benchmark name
+             "templates": ["a photo of a {}."]},
+            {"type": "zeroshot_retrieval", "dataset": "mscoco_captions", "recall_k": [1, 5]},
+        ], batch_size=8)
+    cifar, imagenet_v2, coco = results
+    assert [r["num_examples"] for r in results] == [12, 12, 12]
+    assert cifar["task_config"]["dataset"] == "cifar10" and 0 <= cifar["metrics"]["acc1"] <= 1
+    assert imagenet_v2["dataset"] == "imagenetv2" and imagenet_v2["split"] == "test"
+    assert coco["num_texts"] >= 12 and 0 <= coco["metrics"]["text_retrieval_recall@5"] <= 1

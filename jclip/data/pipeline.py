@@ -156,7 +156,8 @@ def num_eval_batches(num_examples: int, process_count: int, batch_size: int) -> 
     return max(1, math.ceil(math.ceil(num_examples / process_count) / batch_size))
 
 
-def _split_size(builder, split):
+def split_size(builder, split) -> int:
+    """Examples in ``split`` (a tfds split spec) of a prepared builder; 0 when unknown."""
     try:
         return int(builder.info.splits[split].num_examples)
     except (KeyError, ValueError, TypeError, AttributeError):
@@ -311,7 +312,7 @@ def eval_dataset(name: str | registry.DatasetInfo, split: str | None = None, *,
     ds = builder.as_dataset(split=local, shuffle_files=False)
     ds = ds.map(_example_fn(info, tf_preprocess), num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
-    total = _split_size(builder, split)
+    total = split_size(builder, split)
     if 0 < total < process_count:
         raise ValueError(f"split {split!r} of {name} has {total} examples, fewer than the "
                          f"{process_count} processes: evaluate it on fewer processes")
