@@ -4,10 +4,10 @@
 
 Trains with ``experiments/configs/shapes_tiny.py`` (resuming if the workdir has checkpoints),
 then evaluates on held-out scenes through ``jclip.evals`` (the ``config.evals`` tasks): zero-shot
-shape / colour / count accuracy and image<->text retrieval recall. Writes to the workdir: summary.json, results.md (the table printed at the end),
-loss.png, zeroshot_accuracy.png, count_confusion.png, the trained model (``jclip.load``-able,
-under model/) and everything ``experiments.train`` writes (metrics.jsonl, TensorBoard,
-checkpoints).
+shape / colour / count accuracy and image<->text retrieval recall. Writes to the workdir:
+summary.json, results.md (the table printed at the end), loss.png, zeroshot_accuracy.png,
+count_confusion.png, the trained model (``jclip.load``-able and ``jclip-eval``-able, under model/)
+and everything ``experiments.train`` writes (metrics.jsonl, TensorBoard, checkpoints).
 """
 
 from __future__ import annotations

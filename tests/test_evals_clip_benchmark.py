@@ -11,7 +11,8 @@ grey-scale), written as PNG files; jclip decodes and preprocesses them with its 
 CLIP_benchmark gets a torch DataLoader that decodes them with PIL and runs transformers'
 ``CLIPImageProcessorPil``. Both sides use the same word tokenizer and the same templates
 (written with CLIP_benchmark's ``{c}`` slot). The CLIP_benchmark side (model adapter, numpy-2
-``accuracy``, datasets) is that of experiments/bench_eval.py.
+``accuracy``, datasets) is that of experiments/clip_benchmark_reference.py, which
+experiments/bench_eval.py times.
 
 Agreement is "within one example": two float32 implementations may rank a near-tie differently,
 so each metric may differ by what one example changes (1/N for accuracies and recalls, the
@@ -157,7 +158,7 @@ def _fit_briefly(hf, tok, data, steps=20):
     every image, which would make the comparison weak. Deterministic (fixed seed, one thread)."""
     import torch
 
-    from experiments import bench_eval
+    from experiments import clip_benchmark_reference as bench_eval
 
     processor = bench_eval.clip_image_processor(hf.config.vision_config.image_size)
     pixels = lambda files: torch.from_numpy(processor(
@@ -219,7 +220,7 @@ def clip_benchmark_results(photo_data, torch_model):
     import torch
     from clip_benchmark.metrics import zeroshot_classification, zeroshot_retrieval
 
-    from experiments import bench_eval
+    from experiments import clip_benchmark_reference as bench_eval
 
     hf, _, tok = torch_model
     processor = bench_eval.clip_image_processor(hf.config.vision_config.image_size)
@@ -267,7 +268,7 @@ def _tolerances(photo_data):
 
 def test_numpy2_accuracy_matches_a_count():
     torch = pytest.importorskip("torch")
-    from experiments.bench_eval import topk_accuracy
+    from experiments.clip_benchmark_reference import topk_accuracy
 
     scores = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.5, 0.4, 0.1]])
     target = torch.tensor([1, 2, 1, 0])

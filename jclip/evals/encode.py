@@ -10,6 +10,7 @@ the features are gathered once, so every process holds the whole split in datase
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -34,6 +35,14 @@ class ImageFeatures:
     features: np.ndarray
     labels: np.ndarray
     captions: list | None = None
+
+
+@functools.lru_cache(maxsize=16)
+def _jitted_encoder(model):
+    """One jitted image encoder per model (equal configs share it), so a new context, e.g. the
+    trainer's at every evaluation, does not compile again."""
+    return jax.jit(lambda p, x: l2_normalize(
+        model.apply({"params": p}, x, method="encode_image").astype(jnp.float32)))
 
 
 def _tree_fingerprint(params) -> str:
@@ -141,9 +150,6 @@ class EvalContext:
     def _encode_fn(self):
         """jitted (params, images [B, S, S, 3]) -> unit features [B, D], and the input placement."""
         if "encode_image" not in self._memory:
-            model = self._compute_model
-            fn = lambda p, x: l2_normalize(
-                model.apply({"params": p}, x, method="encode_image").astype(jnp.float32))
             devices = jax.local_devices()
             shard = self.shard
             if shard == "auto":
@@ -160,7 +166,7 @@ class EvalContext:
             elif shard is True and len(devices) > 1:
                 raise ValueError(f"shard=True needs batch_size divisible by the {len(devices)} "
                                  f"local devices, got {self.batch_size}")
-            self._memory["encode_image"] = (jax.jit(fn), place)
+            self._memory["encode_image"] = (_jitted_encoder(self._compute_model), place)
         return self._memory["encode_image"]
 
     def image_features(self, data: EvalData) -> ImageFeatures:
@@ -254,8 +260,9 @@ class EvalContext:
 
     def classifier(self, classnames, templates) -> np.ndarray:
         """Zero-shot classifier float32 [D, C] by prompt ensembling (cached)."""
-        from jclip.heads import zeroshot
+        from jclip.heads import prompts, zeroshot
 
+        templates = prompts.check_templates(templates)  # also takes CLIP_benchmark's {c}
         key = ("classifier", tuple(classnames), tuple(templates))
         if key not in self._memory:
             start = time.perf_counter()
