@@ -73,8 +73,10 @@ def run(model, params, tokenizer, tasks: dict[str, dict], *, batch_size: int = 2
     results = evals.evaluate(model, params, tokenizer, list(tasks.values()), context=ctx)
     flat = {}
     for name, result in zip(tasks, results):
-        flat.update({f"{name}/{k}": float(v) for k, v in result["metrics"].items()
-                     if isinstance(v, (int, float))})
+        for key, value in result["metrics"].items():
+            # acc5 is NaN (undefined, as in CLIP_benchmark) with fewer than 5 classes: not logged.
+            if isinstance(value, (int, float)) and not (key.endswith("acc5") and value != value):
+                flat[f"{name}/{key}"] = float(value)
     return flat, results
 
 
