@@ -411,3 +411,17 @@ def test_classification_metrics_match_numpy_and_sklearn(photo_data, jclip_tiny):
             image_hit.mean(), abs=1e-6)
         assert retrieval["metrics"][f"text_retrieval_recall@{k}"] == pytest.approx(
             text_hit.mean(), abs=1e-6)
+
+
+def test_mean_average_precision_equals_clip_benchmark():
+    torch = pytest.importorskip("torch")
+    zsc = pytest.importorskip("clip_benchmark.metrics.zeroshot_classification")
+    from jclip.evals.zeroshot_classification import mean_average_precision
+
+    rng = np.random.default_rng(1)
+    scores = rng.normal(size=(300, 11)).astype(np.float32)
+    targets = (rng.random((300, 11)) < 0.15).astype(np.int64)
+    targets[:, 0] = 0
+    theirs = zsc.average_precision_per_class(torch.from_numpy(scores), torch.from_numpy(targets))
+    assert mean_average_precision(scores, targets) == pytest.approx(float(theirs.mean()),
+                                                                    abs=1e-6)

@@ -156,4 +156,19 @@ def test_classification_metrics_of_multilabel_rows():
 
     logits = jnp.array([[3.0, 1.0, 0.0], [0.0, 2.0, 1.0], [1.0, 0.0, 2.0]])
     labels = np.array([[1, 1, 0], [1, 0, 0], [0, 0, 0]])  # the last row has no label
-    assert classification_metrics(logits, labels) == {"acc1": 0.5}
+    out = classification_metrics(logits, labels)
+    assert out["acc1"] == 0.5
+
+
+def test_mean_average_precision_equals_sklearn_per_class():
+    from sklearn.metrics import average_precision_score
+
+    from jclip.evals.zeroshot_classification import mean_average_precision
+
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(200, 7))
+    targets = (rng.random((200, 7)) < 0.2).astype(int)
+    targets[:, 3] = 0  # a class without positives counts as AP 0 (CLIP_benchmark's mean)
+    expected = [average_precision_score(targets[:, c], scores[:, c]) if targets[:, c].any()
+                else 0.0 for c in range(7)]
+    assert mean_average_precision(scores, targets) == pytest.approx(np.mean(expected), abs=1e-12)

@@ -8,8 +8,9 @@ logits are 100 * cosine similarity of the unit image embedding with each class e
   mean_per_class_recall = mean_c recall_c (balanced accuracy).
 
 Datasets that cover a subset of a label space (ImageNet-R / -A, counts min..max) are scored over
-that subset only. Multi-label data (ImageNet-ReaL) counts a hit if the top-1 class is any of the
-true labels; rows with no label are left out.
+that subset only. Multi-label data (ImageNet-ReaL, VOC) gets acc1 = a hit if the top-1 class is
+any of the true labels (rows with no label left out, the ReaL protocol of Beyer et al., 2020) and
+CLIP_benchmark's mean_average_precision (``mean_average_precision``).
 """
 
 from __future__ import annotations
@@ -63,6 +64,31 @@ def subset_logits(ctx, data, task, feats):
     return logits, mapped, ids
 
 
+def mean_average_precision(scores, targets) -> float:
+    """Mean over classes of the average precision of ranking the images by the class score.
+
+    AP_c = (1 / max(P_c, 1)) sum_{ranks r of positives} precision@r, the images sorted by
+    decreasing score of class c, P_c its number of positives: the multi-label metric of
+    CLIP_benchmark (``average_precision_per_class``, after torchnet's meter), in which a class
+    without positives counts as AP 0.
+
+    Args:
+      scores: [N, C] scores; targets: [N, C] multi-hot (0 / 1).
+    Returns:
+      The mean of AP_c over the C classes.
+    """
+    scores = np.asarray(scores, np.float64)
+    truth = np.asarray(targets) > 0
+    if scores.shape != truth.shape or scores.ndim != 2:
+        raise ValueError(f"scores and targets must both be [N, C], got {scores.shape} and "
+                         f"{truth.shape}")
+    order = np.argsort(-scores, axis=0, kind="stable")
+    hits = np.take_along_axis(truth, order, axis=0)  # [N, C], rows sorted per class
+    precision = np.cumsum(hits, axis=0) / np.arange(1, len(scores) + 1)[:, None]
+    ap = (precision * hits).sum(0) / np.maximum(hits.sum(0), 1)
+    return float(ap.mean())
+
+
 def classification_metrics(logits, labels, prefix: str = "") -> dict:
     """acc1, acc5 (C >= 5) and mean_per_class_recall of [N, C] scores, as CLIP_benchmark names
     them (with an optional prefix, e.g. "lp_")."""
@@ -71,7 +97,8 @@ def classification_metrics(logits, labels, prefix: str = "") -> dict:
         has = labels.sum(1) > 0
         top = np.asarray(jnp.argmax(logits, 1))
         hit = labels[np.arange(len(top)), top] > 0
-        return {f"{prefix}acc1": float(hit[has].mean()) if has.any() else float("nan")}
+        return {f"{prefix}acc1": float(hit[has].mean()) if has.any() else float("nan"),
+                f"{prefix}mean_average_precision": mean_average_precision(logits, labels)}
     labels = jnp.asarray(labels)
     out = {f"{prefix}acc1": float(metrics.accuracy(logits, labels, k=1))}
     if logits.shape[1] >= 5:
