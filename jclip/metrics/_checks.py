@@ -1,4 +1,9 @@
-"""Input checks shared by the metrics: shapes are checked always, values only when concrete."""
+"""Input checks shared by the metrics: shapes are checked always, values only when concrete.
+
+Non-finite values: a metric given concrete NaN / inf scores raises (``check_finite``); under jit,
+where values cannot be checked, each metric counts them against the model (a NaN prediction is a
+miss, a NaN in-distribution score ranks last), never for it.
+"""
 
 from __future__ import annotations
 
@@ -63,8 +68,12 @@ def check_same_dim(a_name: str, a, b_name: str, b) -> None:
 
 
 def check_finite(name: str, x) -> None:
-    if is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
-        raise ValueError(f"{name} contains NaN or inf values")
+    """Raises ValueError (with the count) if concrete ``x`` holds NaN or inf."""
+    if is_concrete(x):
+        bad = int(jnp.size(x) - jnp.sum(jnp.isfinite(x)))
+        if bad:
+            raise ValueError(f"{name} contains {bad} NaN or inf values: the metric would be "
+                             "meaningless (check the model's outputs)")
 
 
 def positive_scalar(name: str, value) -> float:

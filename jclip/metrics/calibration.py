@@ -7,7 +7,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jclip.metrics._checks import as_float_array, as_labels, as_mask
+from jclip.metrics._checks import as_float_array, as_labels, as_mask, check_finite, is_concrete
 
 
 @functools.partial(jax.jit, static_argnames=("n_bins",))
@@ -25,6 +25,17 @@ def _binned(probs, labels, weights, n_bins):
 
 def _prepare(probs, labels, mask):
     probs = as_float_array("probs", probs, 2)
+    if probs.shape[0] == 0:
+        raise ValueError("probs is empty; the metric needs at least one row")
+    check_finite("probs", probs)
+    if is_concrete(probs):  # logits passed as probabilities would give a plausible wrong ECE
+        lo, hi = float(jnp.min(probs)), float(jnp.max(probs))
+        worst = float(jnp.max(jnp.abs(jnp.sum(probs, axis=1) - 1.0)))
+        if lo < 0.0 or hi > 1.0 or worst > 1e-3:
+            raise ValueError(
+                f"probs must be probabilities (each row in [0, 1], summing to 1), got values in "
+                f"[{lo:.4g}, {hi:.4g}] and a row sum off by {worst:.3g}: pass "
+                "jax.nn.softmax(logits, axis=-1), not the logits")
     labels = as_labels("labels", labels, probs.shape[0], probs.shape[1])
     return probs, labels, as_mask(mask, probs.shape[0])
 

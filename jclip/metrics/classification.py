@@ -11,7 +11,13 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jclip.metrics._checks import as_float_array, as_labels, as_mask
+from jclip.metrics._checks import (
+    as_float_array,
+    as_labels,
+    as_mask,
+    check_finite,
+    check_nonempty,
+)
 
 
 @functools.partial(jax.jit, static_argnames=("k",))
@@ -19,7 +25,8 @@ def _topk_hits(logits, labels, k):
     true = jnp.take_along_axis(logits, labels[:, None], axis=1)
     classes = jnp.arange(logits.shape[1])
     ahead = (logits > true) | ((logits == true) & (classes[None, :] < labels[:, None]))
-    return (jnp.sum(ahead, axis=1) < k).astype(jnp.float32)
+    finite = jnp.all(jnp.isfinite(logits), axis=1)  # under jit a non-finite row is a miss
+    return ((jnp.sum(ahead, axis=1) < k) & finite).astype(jnp.float32)
 
 
 def accuracy(logits, labels, k: int = 1, *, mask=None):
@@ -32,8 +39,13 @@ def accuracy(logits, labels, k: int = 1, *, mask=None):
       mask: optional [N] weights (e.g. the padding mask of an eval batch); 0 drops a row.
     Returns:
       Scalar float32 in [0, 1] (NaN when the mask is all zeros).
+    Raises:
+      ValueError for empty or (concrete) non-finite logits; under jit a row holding NaN / inf
+      counts as a miss.
     """
     logits = as_float_array("logits", logits, 2)
+    check_nonempty("logits", logits)
+    check_finite("logits", logits)
     labels = as_labels("labels", labels, logits.shape[0], logits.shape[1])
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
@@ -89,10 +101,24 @@ def mean_per_class_recall(logits, labels, *, mask=None):
       mask: optional [N] weights.
     Returns:
       Scalar float32.
+    Raises:
+      ValueError for empty or (concrete) non-finite logits; under jit a row holding NaN / inf
+      counts as a miss of its class.
     """
     logits = as_float_array("logits", logits, 2)
-    counts = confusion_matrix(labels, logits, logits.shape[1], mask=mask)
-    support = jnp.sum(counts, axis=1)
+    check_nonempty("logits", logits)
+    check_finite("logits", logits)
+    labels = as_labels("labels", labels, logits.shape[0], logits.shape[1])
+    weights = as_mask(mask, logits.shape[0])
+    return _mean_recall(logits, labels, weights, int(logits.shape[1]))
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes",))
+def _mean_recall(logits, labels, weights, num_classes):
+    finite = jnp.all(jnp.isfinite(logits), axis=1)
+    hit = ((jnp.argmax(logits, axis=1) == labels) & finite).astype(jnp.float32) * weights
+    support = jax.ops.segment_sum(weights, labels, num_segments=num_classes)
+    correct = jax.ops.segment_sum(hit, labels, num_segments=num_classes)
     present = support > 0
-    recall = jnp.diag(counts) / jnp.where(present, support, 1.0)
+    recall = correct / jnp.where(present, support, 1.0)
     return jnp.sum(jnp.where(present, recall, 0.0)) / jnp.sum(present)

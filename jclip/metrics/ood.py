@@ -1,6 +1,8 @@
 """Out-of-distribution detection metrics: AUROC and FPR at a fixed TPR.
 
 Scores follow the convention of MSP / MCM / energy detectors: higher = more in-distribution.
+Concrete NaN / inf scores raise; under jit a non-finite in-distribution score ranks below every
+other score and a non-finite out-of-distribution score above, so they count against the detector.
 """
 
 from __future__ import annotations
@@ -10,16 +12,24 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jclip.metrics._checks import as_float_array, check_nonempty
+from jclip.metrics._checks import as_float_array, check_finite, check_nonempty
+
+
+def _against(pos, neg):
+    """Non-finite positives -> -inf (rank last), non-finite negatives -> +inf (rank first)."""
+    return (jnp.where(jnp.isfinite(pos), pos, -jnp.inf),
+            jnp.where(jnp.isfinite(neg), neg, jnp.inf))
 
 
 @jax.jit
 def _auroc(pos, neg):
+    pos, neg = _against(pos, neg)
     ordered = jnp.sort(neg)
     below = jnp.searchsorted(ordered, pos, side="left")
     up_to = jnp.searchsorted(ordered, pos, side="right")
     # Per positive: the fraction of negatives it beats, ties counting 1/2.
     wins = (below + 0.5 * (up_to - below)) / neg.shape[0]
+    wins = jnp.where(jnp.isneginf(pos), 0.0, wins)  # a broken positive beats nothing
     return jnp.mean(wins)
 
 
@@ -38,6 +48,8 @@ def auroc(scores_pos, scores_neg):
     neg = as_float_array("scores_neg", scores_neg, 1)
     check_nonempty("scores_pos", pos)
     check_nonempty("scores_neg", neg)
+    check_finite("scores_pos", pos)
+    check_finite("scores_neg", neg)
     return _auroc(pos, neg)
 
 
@@ -70,6 +82,9 @@ def fpr_at_tpr(scores_in, scores_out, tpr: float = 0.95):
     scores_out = as_float_array("scores_out", scores_out, 1)
     check_nonempty("scores_in", scores_in)
     check_nonempty("scores_out", scores_out)
+    check_finite("scores_in", scores_in)
+    check_finite("scores_out", scores_out)
+    scores_in, scores_out = _against(scores_in, scores_out)
     if not 0.0 < float(tpr) <= 1.0:
         raise ValueError(f"tpr must lie in (0, 1], got {tpr}")
     k = _rank_needed(scores_in.shape[0], float(tpr))

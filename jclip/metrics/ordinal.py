@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jclip.metrics._checks import as_float_array, as_mask
+from jclip.metrics._checks import as_float_array, as_mask, check_finite, check_nonempty
 
 
 def _pair(name_a, a, name_b, b):
@@ -19,6 +19,8 @@ def _pair(name_a, a, name_b, b):
         raise ValueError(f"{name_a} and {name_b} differ in shape: {a.shape} vs {b.shape}")
     if a.shape[0] < 2:
         raise ValueError(f"a rank correlation needs at least 2 values, got {a.shape[0]}")
+    check_finite(name_a, a)
+    check_finite(name_b, b)
     return a, b
 
 
@@ -35,6 +37,9 @@ def mae(predictions, targets, *, mask=None):
     targets = as_float_array("targets", targets, 1)
     if predictions.shape != targets.shape:
         raise ValueError(f"predictions {predictions.shape} and targets {targets.shape} differ")
+    check_nonempty("predictions", predictions)
+    check_finite("predictions", predictions)
+    check_finite("targets", targets)
     weights = as_mask(mask, predictions.shape[0])
     return jnp.sum(jnp.abs(predictions - targets) * weights) / jnp.sum(weights)
 
@@ -49,6 +54,12 @@ def _average_ranks(x):
 
 @jax.jit
 def _spearman(x, y):
+    # Under jit a NaN cannot be refused: the result is NaN, as scipy.stats.spearmanr gives.
+    broken = ~(jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(y)))
+    return jnp.where(broken, jnp.nan, _spearman_finite(x, y))
+
+
+def _spearman_finite(x, y):
     rx = _average_ranks(x)
     ry = _average_ranks(y)
     rx = rx - jnp.mean(rx)

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jclip.metrics._checks import as_float_array, check_same_dim, is_concrete
+from jclip.metrics._checks import as_float_array, check_finite, check_same_dim, is_concrete
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -92,10 +92,15 @@ def _ranks(a, b, t2i, tile_img, tile_txt, from_features):
         negative = fresh & (owner[None, :] != rows[:, None])
         # image -> text: captions of other images ahead of the image's best caption
         p, f = best[rows][:, None], first[rows][:, None]
-        ahead_i = negative & ((s > p) | ((s == p) & (cols[None, :] < f)))
+        # A non-finite score counts against the model: a broken negative is ahead, and a
+        # broken positive is behind every negative (so an all-NaN matrix has recall 0, not 1).
+        broken = ~jnp.isfinite(s)
+        ahead_i = negative & ((s > p) | ((s == p) & (cols[None, :] < f)) | broken
+                              | ~jnp.isfinite(p))
         # text -> image: other images ahead of the caption's own image
         q, o = pos_txt[cols][None, :], owner[None, :]
-        ahead_t = negative & ((s > q) | ((s == q) & (rows[:, None] < o)))
+        ahead_t = negative & ((s > q) | ((s == q) & (rows[:, None] < o)) | broken
+                              | ~jnp.isfinite(q))
         rank_img = rank_img.at[rows].add(jnp.sum(ahead_i, axis=1, dtype=jnp.int32))
         rank_txt = rank_txt.at[cols].add(jnp.sum(ahead_t, axis=0, dtype=jnp.int32))
         return (rank_img, rank_txt), None
@@ -131,6 +136,8 @@ def retrieval_ranks(sim, text_to_image, *, tile_size=(1024, 4096)):
         n_img, n_txt = a.shape
     if n_img == 0 or n_txt == 0:
         raise ValueError(f"retrieval needs images and captions, got {n_img} and {n_txt}")
+    for name, x in ((("zimg", a), ("ztxt", b)) if from_features else (("sim", a),)):
+        check_finite(name, x)
     t2i = _check_text_to_image(text_to_image, n_img, n_txt)
     tile_img, tile_txt = (int(v) for v in tile_size)
     if tile_img < 1 or tile_txt < 1:
