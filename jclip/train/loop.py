@@ -22,7 +22,7 @@ from jclip.train import checkpointing, evaluators, input_pipeline, metric_writer
 from jclip.train import sharding as sharding_lib
 from jclip.train import state as state_lib
 from jclip.train import step as step_lib
-from jclip.train.config import check_config
+from jclip.train.config import ConfigError, check_config, check_model, check_overrides
 
 
 class NonFiniteLossError(RuntimeError):
@@ -41,7 +41,9 @@ def build_model(config: ml_collections.ConfigDict):
 
     From scratch, the preset ``model.name`` gets ``model.overrides`` and the tokenizer's
     vocabulary size, context length and special ids. With ``init_from``, the model and its
-    params come from ``jclip.load(init_from)`` (fine-tuning).
+    params come from ``jclip.load(init_from)`` (fine-tuning): ``model.overrides`` may set the
+    compute options (dtype, scan_layers, remat); an architecture field that differs from the
+    checkpoint's, or a tokenizer that does not fit the model, is a ``ConfigError``.
     """
     import jclip
 
@@ -52,23 +54,61 @@ def build_model(config: ml_collections.ConfigDict):
     else:
         tokenizer = jclip.Tokenizer.from_pretrained(tok_source, context_length=context_length)
     if config.get("init_from"):
-        model, params = jclip.load(config.init_from)
-        if model.config.vocab_size < tokenizer.vocab_size:
-            raise ValueError(
-                f"Tokenizer has {tokenizer.vocab_size} ids but the loaded model only "
-                f"{model.config.vocab_size}"
-            )
+        source = str(config.init_from)
+        model, params = jclip.load(source)  # the checkpoint's architecture, checked here
+        options = check_overrides(dict(config.model.get("overrides", {})), model.config, source)
+        _check_tokenizer(tokenizer, model.config, source)
+        check_model(config, model.config)
+        if options:  # compute options: as jclip.load(source, **options) would apply them
+            import dataclasses
+
+            from jclip.models.configs import check_config as check_model_config
+            from jclip.models.params import to_layout
+
+            model_config = check_model_config(dataclasses.replace(model.config, **options))
+            model = jclip.create_model(model_config)
+            params = jax.tree.map(jax.numpy.asarray, to_layout(params, model_config))
         return model, tokenizer, params
     overrides = dict(config.model.get("overrides", {}))
     overrides.update(vocab_size=tokenizer.vocab_size, context_length=tokenizer.context_length,
                      eos_token_id=tokenizer.eos_id, pad_token_id=tokenizer.pad_id)
     model_config = jclip.get_config(config.model.name, **overrides)
+    check_model(config, model_config)
     return jclip.create_model(model_config), tokenizer, None
+
+
+def _check_tokenizer(tokenizer, model_config, source: str) -> None:
+    """A fine-tuning tokenizer must fit the loaded text tower (ids, length, end-of-text id)."""
+    fix = (f"use the checkpoint's tokenizer (--config.tokenizer={source}) or a matching "
+           "config.model.context_length")
+    if model_config.vocab_size < tokenizer.vocab_size:
+        raise ConfigError(f"The tokenizer has {tokenizer.vocab_size} ids but the model of "
+                          f"init_from={source!r} only {model_config.vocab_size}: {fix}")
+    if tokenizer.context_length > model_config.context_length:
+        raise ConfigError(f"config.model.context_length={tokenizer.context_length} exceeds the "
+                          f"{model_config.context_length} positions of init_from={source!r}: "
+                          f"set --config.model.context_length={model_config.context_length}")
+    if model_config.kind == "clip" and tokenizer.eos_id != model_config.eos_token_id:
+        raise ConfigError(f"The tokenizer's end-of-text id {tokenizer.eos_id} differs from the "
+                          f"{model_config.eos_token_id} the model of init_from={source!r} pools "
+                          f"at: {fix}")
 
 
 def _locked(config) -> tuple[str, ...]:
     locked = config.get("locked_towers", ())
     return (locked,) if isinstance(locked, str) else tuple(locked)
+
+
+def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Writes the resolved config to ``workdir/config.json`` (process 0)."""
+    if jax.process_index() != 0:
+        return
+    import json
+
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        json.dump(config.to_dict(), f, indent=1, sort_keys=True, default=repr)
+        f.write("\n")
 
 
 class Trainer:
@@ -84,6 +124,7 @@ class Trainer:
                 f"batch_size={config.batch_size} is not divisible by the {self.mesh.size} devices"
             )
         self.model, self.tokenizer, init_params = build_model(config)
+        write_config(config, workdir)
         rng = jax.random.PRNGKey(config.seed)
         abstract_params = jax.eval_shape(
             functools.partial(state_lib.init_params, self.model), rng)
@@ -92,15 +133,16 @@ class Trainer:
         self.state, self.shardings = state_lib.create_train_state(
             functools.partial(state_lib.init_params, self.model), self.optimizer, self.mesh, rng,
             min_shard_size=int(config.mesh.get("min_shard_size", 2**10)), params=init_params)
-        loss_fn = step_lib.make_loss_fn(config.loss, self.model, locked=_locked(config))
+        loss_fn = step_lib.make_objective(  # the loss under shard_map over (data, fsdp)
+            config.loss, self.model, locked=_locked(config), mesh=self.mesh)
         self.train_step = step_lib.jit_train_step(
             step_lib.make_train_step(
                 loss_fn, self.optimizer, self.schedule,
                 accum_steps=int(config.optim.get("accum_steps", 1)), mesh=self.mesh,
                 nan_at_step=int(config.get("debug_nan_at_step", -1))),
             self.shardings, self.mesh)
-        self.batches = input_pipeline.ShapesBatches(
-            config.data, config.batch_size, config.seed, self.tokenizer, self.model.config,
+        self.batches = input_pipeline.make_batches(
+            config, self.tokenizer, self.model.config,
             counterfactual=float(config.loss.get("counting_weight", 0.0)) > 0)
         self.eval_tasks = evaluators.make_tasks(config)
         self.last_eval_results: list[dict] = []  # result dicts of the latest evaluation
@@ -119,6 +161,9 @@ class Trainer:
         step = self.checkpointer.latest_step()
         target = state_lib.abstract_state(self.state, self.shardings)
         self.state, meta = self.checkpointer.restore(step, target)
+        if jax.process_index() == 0:
+            print(f"resumed from step {step} (checkpoint "
+                  f"{os.path.join(self.checkpointer.directory, str(step))})", flush=True)
         return int(meta["data_position"])
 
     def evaluate(self, step: int | None = None) -> dict[str, float]:
@@ -199,7 +244,12 @@ class Trainer:
             host["steps_per_second"] = window_steps / elapsed
             host["examples_per_second"] = window_steps * config.batch_size / elapsed
             if evaluate:
-                host.update(self.evaluate(step))
+                results = self.evaluate(step)
+                host.update(results)
+                if jax.process_index() == 0:
+                    line = f"eval step {step}: " + " ".join(
+                        f"{k} {v:.4f}" for k, v in sorted(results.items()))
+                    (progress.write if progress is not None else print)(line)
             self.writer.write(step, host)
             records.append({"step": step, **host})
             if progress is not None:
@@ -214,8 +264,9 @@ class Trainer:
         try:
             batches = self.batches.iterate(self.start_step, total)
             for step, batch in zip(range(self.start_step + 1, total + 1), batches):
-                self.state, metrics = self.train_step(
-                    self.state, sharding_lib.global_batch(batch, self.mesh))
+                arrays, data_metrics = self.batches.to_global(batch, self.mesh)
+                self.state, metrics = self.train_step(self.state, arrays)
+                metrics = {**metrics, **data_metrics}
                 if pending is not None:
                     finish(*pending)
                 pending = (step, metrics)
@@ -241,13 +292,18 @@ class Trainer:
             self.checkpointer.close()
 
 
-def train(config: ml_collections.ConfigDict, workdir: str) -> Trainer:
-    """Builds a ``Trainer``, resumes if ``workdir`` has checkpoints, trains, writes the final
-    model to ``workdir/model`` (``jclip.load`` / ``jclip-eval --model workdir``); returns it."""
-    trainer = Trainer(config, workdir)
+def train(config: ml_collections.ConfigDict, workdir: str, trainer: Trainer | None = None
+          ) -> Trainer:
+    """Builds a ``Trainer`` (or takes one built from ``config``), resumes if ``workdir`` has
+    checkpoints, trains, writes the final model to ``workdir/model`` (``jclip.load`` /
+    ``jclip-eval --model workdir``); returns it."""
+    from jclip.train import finetune
+
+    trainer = Trainer(config, workdir) if trainer is None else trainer
     try:
         trainer.run()
-        trainer.save_model(os.path.join(workdir, "model"))
+        # With init_from and wise_ft_alpha: the WiSE-FT interpolation is what gets saved.
+        finetune.save_wise_ft_model(trainer, os.path.join(workdir, "model"))
     finally:
         trainer.close()
     return trainer
