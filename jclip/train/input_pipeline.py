@@ -92,15 +92,36 @@ class ShapesBatches:
 
     def iterate(self, start: int, stop: int, prefetch: int = 2):
         """Yields the batches of steps start..stop-1, built ``prefetch`` steps ahead in a thread."""
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pending = collections.deque()
-            next_step = start
-            while next_step < stop and len(pending) < max(prefetch, 1):
-                pending.append(pool.submit(self.batch, next_step))
+        return prefetched(self.batch, start, stop, prefetch)
+
+    def to_global(self, batch: dict, mesh) -> tuple[dict, dict]:
+        """(global arrays, data metrics) of a host batch; every process holds the whole global
+        batch and uploads its own rows (``sharding.global_batch``), so the losses are those of
+        the original single-path trainer."""
+        from jclip.train import sharding
+
+        return sharding.global_batch(batch, mesh), {}
+
+
+def prefetched(batch_fn, start: int, stop: int, prefetch: int = 2):
+    """Yields ``batch_fn(s)`` for s in start..stop-1, computed ``prefetch`` steps ahead in a
+    thread, in order."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = collections.deque()
+        next_step = start
+        while next_step < stop and len(pending) < max(prefetch, 1):
+            pending.append(pool.submit(batch_fn, next_step))
+            next_step += 1
+        while pending:
+            batch = pending.popleft().result()
+            if next_step < stop:
+                pending.append(pool.submit(batch_fn, next_step))
                 next_step += 1
-            while pending:
-                batch = pending.popleft().result()
-                if next_step < stop:
-                    pending.append(pool.submit(self.batch, next_step))
-                    next_step += 1
-                yield batch
+            yield batch
+
+
+def make_batches(config, tokenizer, model_config, *, counterfactual: bool = False):
+    """The training batches of ``config.data.type`` (``jclip.train.sources.SOURCES``)."""
+    from jclip.train import sources
+
+    return sources.make_batches(config, tokenizer, model_config, counterfactual=counterfactual)

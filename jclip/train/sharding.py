@@ -93,3 +93,29 @@ def global_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Arra
             )
         out[key] = jax.make_array_from_callback(value.shape, sharding, lambda idx, v=value: v[idx])
     return out
+
+
+def local_batch_to_global(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+    """Turns this process's rows of the batch into global arrays, without any process holding
+    the whole batch.
+
+    Args:
+      batch: {key: [b, ...]} with b = B / process_count, the rows of this process's devices
+        (in the order of its devices along the batch axes of ``mesh``).
+      mesh: the trainer's mesh; the global batch is split over all of its devices.
+    Returns:
+      {key: jax.Array [B, ...]} sharded with ``batch_sharding(mesh)``.
+    """
+    sharding = batch_sharding(mesh)
+    local_devices = len(mesh.local_devices)
+    out = {}
+    for key, value in batch.items():
+        value = np.asarray(value)
+        if value.shape[0] % local_devices:
+            raise ValueError(
+                f"Local batch of {value.shape[0]} rows of {key!r} is not divisible by the "
+                f"{local_devices} devices of this process"
+            )
+        global_shape = (value.shape[0] * (mesh.size // local_devices), *value.shape[1:])
+        out[key] = jax.make_array_from_process_local_data(sharding, value, global_shape)
+    return out
