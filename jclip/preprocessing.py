@@ -136,8 +136,35 @@ def _as_image_list(images) -> list:
                      f"{images.shape}")
 
 
+def _high_depth_to_8bit(image: Image.Image, index: int) -> Image.Image:
+    """16-bit ("I;16*", "I") and float ("F") PIL images -> 8-bit "L", scaled to their range.
+
+    PIL's own ``convert("RGB")`` clips them, which turns most 16-bit photographs white and float
+    images in [0, 1] black.
+    """
+    values = np.asarray(image, np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"Image {index}: mode {image.mode!r} image holds NaN or inf pixels")
+    lo, hi = float(values.min()), float(values.max())
+    if image.mode == "F" and lo >= 0.0 and hi <= 1.0:
+        scale = 255.0  # floats in [0, 1]
+    elif lo >= 0.0 and hi <= 255.0 and image.mode in ("F", "I"):
+        scale = 1.0  # already 8-bit values
+    elif lo >= 0.0 and hi <= 65535.0:
+        scale = 255.0 / 65535.0  # 16-bit
+    else:
+        raise ValueError(f"Image {index}: mode {image.mode!r} pixels span [{lo:g}, {hi:g}], "
+                         "not a known range ([0, 1], [0, 255] or [0, 65535]): convert it to 8 "
+                         "bits first")
+    return Image.fromarray(np.round(values * scale).clip(0, 255).astype(np.uint8))  # mode "L"
+
+
 def _to_rgb(image, index: int = 0) -> np.ndarray:
-    """One image -> uint8 RGB [H, W, 3], converted as transformers' convert_to_rgb does."""
+    """One image -> uint8 RGB [H, W, 3], converted as transformers' convert_to_rgb does (except
+    16-bit and float images, which are scaled to 8 bits instead of clipped)."""
+    if isinstance(image, Image.Image) and image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I",
+                                                          "F"):
+        image = _high_depth_to_8bit(image, index)
     if isinstance(image, Image.Image):
         if "A" in image.getbands() or image.info.get("transparency") is not None:
             rgba = image.convert("RGBA")

@@ -122,7 +122,10 @@ def read_captions(path: str, *, image_key: str = "image",
         if not isinstance(row, dict) or image_key not in row or caption_key not in row:
             raise ValueError(f"{path}, row {i}: expected keys {image_key!r} and {caption_key!r}, "
                              f"got {row!r}")
-    return [(str(row[image_key]), str(row[caption_key])) for row in rows]
+    # A null caption (JSON null) is an empty caption, never the text "None": the readers refuse
+    # (or, in training with on_error="skip", skip) empty captions.
+    return [(str(row[image_key]), "" if row[caption_key] is None else str(row[caption_key]))
+            for row in rows]
 
 
 def folder_pairs(directory: str, captions_file: str = "captions.jsonl", *, tokenizer: Callable,

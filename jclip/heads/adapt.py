@@ -21,7 +21,7 @@ _top1 = lambda logits, labels: float(accuracy(logits, labels))
 GDA_ALPHAS = tuple(10.0**i for i in range(-4, 5))
 
 
-def _features_and_labels(features, labels, name="features"):
+def _features_and_labels(features, labels, name="features", num_classes=None):
     features = jnp.asarray(features, jnp.float32)
     labels = jnp.asarray(labels)
     if features.ndim != 2:
@@ -29,6 +29,15 @@ def _features_and_labels(features, labels, name="features"):
     if labels.shape != (features.shape[0],) or not jnp.issubdtype(labels.dtype, jnp.integer):
         raise ValueError(f"labels must be int [{features.shape[0]}], got {labels.dtype} "
                          f"{tuple(labels.shape)}")
+    if features.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    if not bool(jnp.all(jnp.isfinite(features))):
+        raise ValueError(f"{name} contain NaN or inf values")
+    if num_classes is not None:
+        lo, hi = int(jnp.min(labels)), int(jnp.max(labels))
+        if lo < 0 or hi >= int(num_classes):
+            raise ValueError(f"labels of {name} must lie in [0, {int(num_classes)}) (num_classes),"
+                             f" got values in [{lo}, {hi}]")
     return features, labels.astype(jnp.int32)
 
 
@@ -62,7 +71,7 @@ def gda_fit(features, labels, num_classes: int):
     Returns:
       (weights [D, K], bias [K]); logits = normalize(f) @ weights + bias.
     """
-    x, labels = _features_and_labels(features, labels)
+    x, labels = _features_and_labels(features, labels, num_classes=num_classes)
     counts = np.bincount(np.asarray(labels), minlength=num_classes)
     if counts.size != num_classes or np.any(counts == 0):
         raise ValueError(f"every class in [0, {num_classes}) needs a training example; "
@@ -109,6 +118,7 @@ def gda(train_features, train_labels, zeroshot_classifier, val_features, val_lab
     xv, yv = _features_and_labels(val_features, val_labels, "val_features")
     num_classes = int(zeroshot_classifier.shape[1]) if zeroshot_classifier is not None else (
         int(max(int(jnp.max(y)), int(jnp.max(yv)))) + 1)
+    _features_and_labels(xv, yv, "val_features", num_classes)  # labels < num_classes
     weights, bias = gda_fit(x, y, num_classes)
     zs = None if zeroshot_classifier is None else jnp.asarray(zeroshot_classifier, jnp.float32)
     best, best_alpha = -1.0, float(alphas[0])
@@ -163,7 +173,7 @@ def fit_logistic_regression(features, labels, num_classes: int, l2, *, max_iter:
     Returns:
       (weights, bias): [D, K] and [K], or [G, D, K] and [G, K] for a grid.
     """
-    x, y = _features_and_labels(features, labels)
+    x, y = _features_and_labels(features, labels, num_classes=num_classes)
     l2 = jnp.asarray(l2, jnp.float32)
     fit = functools.partial(_fit_one, num_classes=int(num_classes), max_iter=int(max_iter))
     if l2.ndim == 0:
@@ -206,6 +216,7 @@ def linear_probe(train_features, train_labels, val_features, val_labels, *, num_
     xv, yv = _features_and_labels(val_features, val_labels, "val_features")
     if num_classes is None:
         num_classes = int(max(int(jnp.max(y)), int(jnp.max(yv)))) + 1
+    _features_and_labels(xv, yv, "val_features", num_classes)  # labels < num_classes
     grid = np.logspace(-6, 1, 15) if l2_grid is None else np.asarray(l2_grid, np.float64)
     grid = np.sort(grid)[::-1]  # strongest first, so ties keep the stronger regularisation
     weights, bias = fit_logistic_regression(x, y, num_classes, grid, max_iter=max_iter)

@@ -38,6 +38,11 @@ def encode_prompts(model, params, tokenizer, classnames, templates, *, batch_siz
     """
     from jclip.models.clip import encode_text_bucketed
 
+    if isinstance(classnames, str):  # list("cat") would be the classes 'c', 'a', 't'
+        raise TypeError(f"classnames must be a list of names, got the single string {classnames!r}")
+    if isinstance(templates, str):
+        raise TypeError(f"templates must be a list of templates, got the single string "
+                        f"{templates!r}")
     classnames, templates = list(classnames), list(templates)
     if not classnames or not templates:
         raise ValueError(f"need at least one class name and one template, got "
@@ -139,6 +144,17 @@ def encode_images(model, params, images, batch_size: int = 64, *, normalize: boo
     return l2_normalize(z) if normalize else z
 
 
+def _check_pixels(batch) -> None:
+    """Refuses pixels that are clearly not normalised (uint8, or floats in [0, 255])."""
+    if not np.issubdtype(batch.dtype, np.floating):
+        raise TypeError(f"images have dtype {batch.dtype}: encode_images takes normalised float "
+                        "pixels; pass jclip.preprocess(images, model.config) first")
+    if batch.size and float(np.max(np.abs(batch))) > 20.0:  # normalised CLIP pixels lie in ~[-2, 3]
+        raise ValueError(f"images have values up to {float(np.max(np.abs(batch))):.4g}: they look "
+                         "like [0, 255] pixels, not normalised ones; pass "
+                         "jclip.preprocess(images, model.config) first")
+
+
 def _batches(images, batch_size):
     """(batch, rows-to-keep) pairs; pads a single array's last batch to the full size."""
     if isinstance(images, (np.ndarray, jax.Array)):
@@ -153,6 +169,7 @@ def _batches(images, batch_size):
             if real < batch_size and n > batch_size:
                 pad = np.zeros((batch_size - real, *batch.shape[1:]), batch.dtype)
                 batch = np.concatenate([batch, pad])
+            _check_pixels(batch)
             yield batch, np.arange(batch.shape[0]) < real
         return
     for item in images:
@@ -162,6 +179,7 @@ def _batches(images, batch_size):
         else:
             batch = np.asarray(item)
             keep = np.ones(batch.shape[0], bool)
+        _check_pixels(batch)
         yield batch, keep
 
 

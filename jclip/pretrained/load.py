@@ -122,7 +122,21 @@ def _load_hf(folder: str, arch: str | None) -> tuple[ModelConfig, dict]:
     return config, params
 
 
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def _check_weights_file(path: str) -> None:
+    """A clear error for a file that cannot be a checkpoint (an image, an empty file)."""
+    if path.lower().endswith(_IMAGE_SUFFIXES):
+        raise ValueError(f"{path} is an image, not a checkpoint: jclip.load takes a hub id, a "
+                         "model folder or a state-dict file (.safetensors / .bin / .pt); images "
+                         "go through jclip.preprocess")
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path} is empty (0 bytes): the download or copy did not finish")
+
+
 def _load_openclip_file(path: str, arch: str | None) -> tuple[ModelConfig, dict]:
+    _check_weights_file(path)
     if arch is None and os.path.isfile(os.path.join(os.path.dirname(path), OPENCLIP_CONFIG)):
         arch = infer_openclip_arch(os.path.dirname(path))
     if arch is None:
@@ -146,8 +160,14 @@ def _load_jclip(folder: str) -> tuple[ModelConfig, dict]:
     if meta.get("format") != "jclip":
         raise ValueError(f"{folder}/{JCLIP_CONFIG} is not a jclip config file")
     config = check_config(ModelConfig(**meta["config"]))
-    with open(os.path.join(folder, JCLIP_PARAMS), "rb") as f:
-        params = flax.serialization.msgpack_restore(f.read())
+    path = os.path.join(folder, JCLIP_PARAMS)
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        params = flax.serialization.msgpack_restore(data)
+    except Exception as e:  # msgpack raises several types for cut or damaged data
+        raise ValueError(f"{path} is truncated or corrupt ({len(data)} bytes; "
+                         f"{type(e).__name__}: {e})") from None
     check_params(params, config)
     return config, params
 
@@ -257,8 +277,19 @@ def load(source: str | os.PathLike, arch: str | None = None, *, revision: str | 
         raise FileNotFoundError(f"{source!r} is neither a local file or folder nor a hub id "
                                 f"'org/name' (current directory {os.getcwd()})")
     config = check_config(dataclasses.replace(config, **options))
+    check_finite_params(params, source)
     params = jax.tree.map(jnp.asarray, to_layout(params, config))
     return CLIPModel(config), params
+
+
+def check_finite_params(params: dict, source: str = "the checkpoint") -> None:
+    """Raises ValueError naming the weights that hold NaN or inf (a damaged or diverged model)."""
+    bad = [f"{'/'.join(path)} ({int(np.size(v) - np.isfinite(v).sum())} values)"
+           for path, v in flatten(params).items()
+           if np.issubdtype(np.asarray(v).dtype, np.floating) and not np.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{source}: {len(bad)} weight tensors hold NaN or inf: "
+                         f"{listing(bad)}; the model would give NaN outputs")
 
 
 __all__ = ["convert_state_dict", "download", "load", "save"]

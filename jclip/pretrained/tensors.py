@@ -85,6 +85,10 @@ def read_torch_zip(path: str | os.PathLike):
     """Reads a ``torch.save`` file (zip format, torch >= 1.6) -> its object with numpy arrays."""
     path = os.fspath(path)
     if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            if f.read(4) == b"PK\x03\x04":  # a zip whose end (the directory) is missing
+                raise ValueError(f"{path} is truncated or corrupt ({os.path.getsize(path)} "
+                                 "bytes): the zip directory at its end is missing")
         raise NotATensorFileError(
             f"{path} is not a zip-format PyTorch file (legacy torch<1.6 pickles are not read); "
             "re-save it with torch.save(state_dict, path) or convert it to safetensors"
@@ -110,12 +114,17 @@ def read_torch_zip(path: str | os.PathLike):
 
 def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Reads a .safetensors file -> {name: numpy array} (bfloat16 as ml_dtypes.bfloat16)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     out = {}
-    with safe_open(os.fspath(path), framework="flax") as f:
-        for key in f.keys():
-            out[key] = np.asarray(f.get_tensor(key))
+    try:
+        with safe_open(os.fspath(path), framework="flax") as f:
+            for key in f.keys():
+                out[key] = np.asarray(f.get_tensor(key))
+    except (SafetensorError, OSError) as e:
+        size = os.path.getsize(path) if os.path.isfile(path) else 0
+        raise ValueError(f"{os.fspath(path)} is truncated or corrupt ({size} bytes; "
+                         f"safetensors: {e})") from None
     return out
 
 
