@@ -252,3 +252,11 @@ def test_fine_tuning_configs_run_offline(tmp_path, data, name):
     assert [r["step"] for r in records] == [1, 2, 3]
     assert all(np.isfinite(r["loss"]) and r["data/skipped"] == 0 for r in records)
     assert (tmp_path / "model" / "jclip_config.json").is_file()
+
+
+def test_wds_with_fewer_tars_than_processes_splits_the_samples(data):
+    pattern = data["wds"]["path"].replace("{00000..00001}", "00000")
+    parts = [readers.WdsShards(pattern, process_index=i, process_count=2) for i in range(2)]
+    keys = [[s.key for s in p.samples] for p in parts]
+    assert len(keys[0]) == len(keys[1]) == 2 and set(keys[0]).isdisjoint(keys[1])
+    assert parts[0].load(0)["caption"] in CAPTIONS
