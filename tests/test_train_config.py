@@ -70,3 +70,83 @@ def test_apply_override_on_none_field_takes_literals_and_strings():
     config_lib.apply_override(config, "a", "[1, 2]")
     config_lib.apply_override(config, "b", "some/path")
     assert config.a == [1, 2] and config.b == "some/path"
+
+
+MICRO = "experiments/configs/shapes_micro.py"
+
+
+def test_load_config_adds_the_optional_keys_so_they_can_be_overridden():
+    config, _ = config_lib.parse_args(["--config", MICRO, "--config.wise_ft_alpha=0.5",
+                                       "--config.init_from=some/model"])
+    assert config.wise_ft_alpha == 0.5 and config.init_from == "some/model"
+    assert config_lib.load_config(MICRO).wise_ft_alpha is None
+
+
+@pytest.mark.parametrize("overrides, num_devices, message", [
+    ({"loss.name": "clipp"}, None, r"Unknown loss config.loss.name='clipp'"),
+    ({"loss.impl": "kernel", "loss.name": "cloob"}, None, "impl=xla"),
+    ({"batch_size": 12}, 8, r"batch_size=12 is not divisible by the 8 devices.*batch_size=8"),
+    ({"batch_size": 16, "optim.accum_steps": 3}, None, "accum_steps=3"),
+    ({"batch_size": 0}, None, "positive int"),
+    ({"optim.warmup_steps": 20}, None, "warmup_steps=20 must be below total_steps=20"),
+    ({"locked_towers": "('vison',)"}, None, r"unknown towers \['vison'\].*LiT"),
+    ({"init_from": "no/such/dir/model"}, None, "does not exist.*jclip.load source"),
+    ({"init_from": "missing.safetensors"}, None, "does not exist"),
+    ({"wise_ft_alpha": 1.5}, None, r"wise_ft_alpha must be None or a number in \[0, 1\]"),
+    ({"wise_ft_alpha": 0.5}, None, "set init_from, or wise_ft_alpha=None"),
+    ({"evals.count": "{'type': 'nope', 'dataset': 'jclip_shapes/counting'}"}, None,
+     "config.evals.count"),
+])
+def test_check_config_names_the_problem_and_the_fix(overrides, num_devices, message):
+    config = config_lib.load_config(MICRO)
+    for key, value in overrides.items():
+        config_lib.apply_override(config, key, str(value))
+    with pytest.raises(config_lib.ConfigError, match=message):
+        config_lib.check_config(config, num_devices=num_devices)
+
+
+def test_check_config_accepts_the_shipped_configs_and_a_hub_id():
+    config = config_lib.load_config(MICRO)
+    config_lib.check_config(config, num_devices=8)
+    config.init_from = "openai/clip-vit-base-patch32"
+    config_lib.check_config(config)  # a hub id is looked up when the model is loaded
+    config.init_from = "laion/CLIP-ViT-B-32.laion2b"
+    config_lib.check_config(config)
+    config_lib.check_config(config_lib.load_config(TINY), num_devices=8)
+
+
+def test_evals_entry_that_is_not_a_task_dict_is_rejected():
+    config = config_lib.load_config(MICRO)
+    with config.evals.ignore_type():
+        config.evals.count = "zeroshot"
+    with pytest.raises(config_lib.ConfigError, match="config.evals.count must be a task dict"):
+        config_lib.check_config(config)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--config.loss.name=siglip"], "needs a SigLIP model"),
+    (["--config.loss.name=nope"], "Unknown loss"),
+    (["--config.batch_size=12"], "not divisible by the 8 devices"),
+    (["--config.locked_towers=image"], "unknown towers"),
+    (["--config.init_from=./nowhere"], "does not exist"),
+    (["--config.batch_sise=3"], "Unknown config key"),
+])
+def test_cli_exits_with_code_2_and_a_message_on_a_bad_config(tmp_path, capsys, flags, message):
+    from experiments import train as train_cli
+
+    code = train_cli.main(["--config", MICRO, "--workdir", str(tmp_path / "run"), *flags])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("ERROR: ") and message in err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_cli_help_lists_the_fields_values_and_comments(capsys):
+    from experiments import train as train_cli
+
+    assert train_cli.main(["--config", MICRO, "--config.batch_size=32", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--config.batch_size=32" in out and "# global batch, split over every device" in out
+    assert "--config.loss.name='clip'" in out and "clip | siglip" in out
+    assert "--config.wise_ft_alpha=None" in out and "WiSE-FT" in out
+    assert train_cli.main(["-h"]) == 0 and "--config FILE" in capsys.readouterr().out

@@ -12,12 +12,32 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import re
 
 import ml_collections
 
 # Keys every training config must define (the loop reads them directly).
 REQUIRED_KEYS = ("total_steps", "batch_size", "seed", "log_every", "eval_every",
                  "checkpoint_every")
+# Optional top-level keys that ``load_config`` adds when a config file leaves them out, so that
+# they can be overridden from the command line: {key: (default, comment)}.
+OPTIONAL_KEYS = {
+    "init_from": ("", "a jclip.load source to fine-tune (HF folder / hub id, OpenCLIP file, "
+                      "jclip folder)"),
+    "locked_towers": ((), 'towers that get no updates, e.g. ("vision",) for LiT'),
+    "wise_ft_alpha": (None, "with init_from: save (1 - a) * init + a * fine-tuned as the final "
+                            "model (WiSE-FT); None: off"),
+}
+TOWERS = ("vision", "text")
+LOSS_IMPLS = ("xla", "kernel")
+# ModelConfig fields a fine-tuning run may still set in model.overrides: they change how the model
+# computes, not its parameters.
+COMPUTE_OPTIONS = ("dtype", "scan_layers", "remat")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class ConfigError(ValueError):
+    """A training config that cannot run; the message names the field and the fix."""
 
 
 def load_config(spec: str) -> ml_collections.ConfigDict:
@@ -36,15 +56,145 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
             f"get_config() in {path!r} must return an ml_collections.ConfigDict, "
             f"got {type(config).__name__}"
         )
-    check_config(config)
+    _check_required(config)
+    with config.unlocked():
+        for key, (default, _) in OPTIONAL_KEYS.items():
+            if key not in config:
+                config[key] = default
     return config
 
 
-def check_config(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError naming the missing keys if ``config`` lacks a required training key."""
+def _check_required(config: ml_collections.ConfigDict) -> None:
     missing = [k for k in REQUIRED_KEYS if k not in config]
     if missing:
-        raise ValueError(f"Training config lacks the required keys {missing}")
+        raise ConfigError(f"Training config lacks the required keys {missing}")
+
+
+def locked_towers(config) -> tuple[str, ...]:
+    """``config.locked_towers`` as a tuple (a single name is accepted)."""
+    locked = config.get("locked_towers", ()) or ()
+    return (locked,) if isinstance(locked, str) else tuple(locked)
+
+
+def check_config(config: ml_collections.ConfigDict, num_devices: int | None = None) -> None:
+    """Checks the whole config before anything is built or compiled.
+
+    Checks the required keys, step counts, the batch size (positive, divisible by
+    ``optim.accum_steps`` and by ``num_devices`` when given), the loss name and impl,
+    ``locked_towers``, ``init_from`` (exists, or looks like a hub id), ``wise_ft_alpha`` and every
+    ``config.evals`` task (``evaluators.make_tasks``). The checks that need the model (e.g. the
+    siglip loss on a CLIP model) are in ``check_model``. Raises ConfigError (a ValueError) naming
+    the field and the fix.
+    """
+    _check_required(config)
+    for key in ("total_steps", "batch_size"):
+        if not isinstance(config[key], int) or config[key] < 1:
+            raise ConfigError(f"config.{key} must be a positive int, got {config[key]!r}")
+    warmup = config.get("optim", {}).get("warmup_steps", 0)
+    if warmup >= config.total_steps:
+        raise ConfigError(f"config.optim.warmup_steps={warmup} must be below total_steps="
+                          f"{config.total_steps}: lower it (e.g. --config.optim.warmup_steps="
+                          f"{config.total_steps // 10})")
+    batch = config.batch_size
+    accum = int(config.get("optim", {}).get("accum_steps", 1))
+    if accum < 1 or batch % accum:
+        raise ConfigError(f"config.batch_size={batch} is not divisible by optim.accum_steps="
+                          f"{accum}: choose a batch size that is a multiple of it")
+    if num_devices is not None and batch % num_devices:
+        suggestion = num_devices * max(1, batch // num_devices)
+        raise ConfigError(
+            f"config.batch_size={batch} is not divisible by the {num_devices} devices: use a "
+            f"multiple of {num_devices} (e.g. --config.batch_size={suggestion})")
+    if num_devices is not None and accum > 1 and (batch // accum) % num_devices:
+        raise ConfigError(
+            f"config.batch_size={batch} / optim.accum_steps={accum} = {batch // accum} examples "
+            f"per micro-batch is not divisible by the {num_devices} devices")
+    _check_loss(config)
+    bad = [t for t in locked_towers(config) if t not in TOWERS]
+    if bad:
+        raise ConfigError(f"config.locked_towers has unknown towers {bad}; the towers are "
+                          f"{TOWERS} (e.g. --config.locked_towers=vision for LiT)")
+    _check_init_from(config)
+    alpha = config.get("wise_ft_alpha", None)
+    if alpha is not None:
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+            raise ConfigError(f"config.wise_ft_alpha must be None or a number in [0, 1], got "
+                              f"{alpha!r}")
+        if not config.get("init_from"):
+            raise ConfigError("config.wise_ft_alpha interpolates the fine-tuned weights with "
+                              "those of config.init_from: set init_from, or wise_ft_alpha=None")
+    from jclip.train import evaluators
+
+    try:
+        evaluators.make_tasks(config)
+    except (TypeError, ValueError, FileNotFoundError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def _check_loss(config) -> None:
+    from jclip.train.step import LOSSES
+
+    loss = config.get("loss", {})
+    name = loss.get("name", "clip")
+    if name not in LOSSES:
+        raise ConfigError(f"Unknown loss config.loss.name={name!r}; expected one of {LOSSES}")
+    impl = loss.get("impl", "xla")
+    if impl not in LOSS_IMPLS:
+        raise ConfigError(f"config.loss.impl must be one of {LOSS_IMPLS}, got {impl!r}")
+    if impl == "kernel" and name not in ("clip", "siglip"):
+        raise ConfigError(f"config.loss.impl='kernel' exists for the clip and siglip losses, not "
+                          f"{name!r}: use --config.loss.impl=xla")
+
+
+def _check_init_from(config) -> None:
+    source = config.get("init_from", "")
+    if not source:
+        return
+    source = os.fspath(source)
+    if os.path.exists(source):
+        return
+    from jclip.pretrained.load import FILE_EXTENSIONS
+
+    if not _HUB_ID.match(source.removeprefix("hf-hub:")) or source.lower().endswith(
+            FILE_EXTENSIONS):
+        raise ConfigError(
+            f"config.init_from={source!r} does not exist (current directory {os.getcwd()}): give "
+            "a jclip.load source: a local HF / OpenCLIP / jclip folder, a checkpoint file or a "
+            "hub id 'org/name'")
+
+
+def check_model(config: ml_collections.ConfigDict, model_config) -> None:
+    """The checks of ``config`` that need the model's ``ModelConfig`` (before compilation)."""
+    name = config.get("loss", {}).get("name", "clip")
+    if name == "siglip" and model_config.kind != "siglip":
+        raise ConfigError(
+            "config.loss.name='siglip' needs a SigLIP model (one with a logit_bias), but the "
+            "model is a CLIP model: use --config.loss.name=clip, or a SigLIP model "
+            "(--config.model.overrides.kind=siglip from scratch, or init_from a SigLIP checkpoint)")
+
+
+def check_overrides(overrides: dict, model_config, source: str) -> dict:
+    """Splits fine-tuning ``model.overrides`` -> the compute options for ``jclip.load``.
+
+    Overrides of architecture fields must equal the checkpoint's values (a fine-tuned model has
+    the checkpoint's architecture); any that differ raise ConfigError naming them.
+    """
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(model_config)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ConfigError(f"config.model.overrides has unknown ModelConfig fields {unknown}")
+    conflicts = [f"{k}={v!r} (checkpoint: {getattr(model_config, k)!r})"
+                 for k, v in sorted(overrides.items())
+                 if k not in COMPUTE_OPTIONS and v != getattr(model_config, k)]
+    if conflicts:
+        raise ConfigError(
+            f"config.model.overrides conflict with the architecture of init_from={source!r}: "
+            f"{', '.join(conflicts)}. A fine-tuned model keeps the checkpoint's architecture: "
+            "drop these overrides (e.g. --config.model.overrides={}); only the compute options "
+            f"{COMPUTE_OPTIONS} may be set")
+    return {k: v for k, v in overrides.items() if k in COMPUTE_OPTIONS}
 
 
 def _parse_value(text: str, current):
@@ -142,3 +292,47 @@ def parse_args(argv: list[str]) -> tuple[ml_collections.ConfigDict, dict[str, st
         elif name != "config":
             flags[name] = value
     return config, flags
+
+
+def config_comments(path: str) -> dict[str, str]:
+    """{dotted key: comment} from the inline comments of ``c.key = value  # comment`` lines in
+    the config file at ``path`` and in the config modules it imports from its own folder."""
+    comments: dict[str, str] = {}
+    folder = os.path.dirname(os.path.abspath(path))
+    seen, todo = set(), [os.path.abspath(path)]
+    while todo:
+        file = todo.pop()
+        if file in seen or not os.path.isfile(file):
+            continue
+        seen.add(file)
+        with open(file) as f:
+            source = f.read()
+        for match in re.finditer(r"from\s+[\w.]+\s+import\s+([\w, ]+)|^import\s+[\w.]*?(\w+)$",
+                                 source, re.M):
+            for name in (match.group(1) or match.group(2) or "").split(","):
+                todo.append(os.path.join(folder, name.strip() + ".py"))
+        for match in re.finditer(r"^\s*\w+((?:\.\w+)+)\s*=[^#\n]*#\s*(.+)$", source, re.M):
+            comments.setdefault(match.group(1)[1:], match.group(2).strip())
+    return comments
+
+
+def describe(config: ml_collections.ConfigDict, path: str | None = None) -> str:
+    """The config's fields as ``--config.KEY=VALUE  # comment`` lines (``--help``)."""
+    comments = config_comments(path) if path else {}
+    comments.update({k: c for k, (_, c) in OPTIONAL_KEYS.items() if k not in comments})
+    lines = []
+
+    def walk(node, prefix):
+        for key in node.keys():
+            value = node[key]
+            dotted = f"{prefix}{key}"
+            if isinstance(value, ml_collections.ConfigDict):
+                walk(value, dotted + ".")
+                continue
+            line = f"  --config.{dotted}={value!r}"
+            if dotted in comments:
+                line = f"{line:<60}  # {comments[dotted]}"
+            lines.append(line)
+
+    walk(config, "")
+    return "\n".join(lines)
