@@ -47,6 +47,8 @@ def get_config(arg=None):
     c.loss = ml_collections.ConfigDict()
     c.loss.name = "clip"  # clip | siglip | cloob | cwcl
     c.loss.impl = "xla"  # xla | kernel (memory-flat jclip.kernels, clip and siglip)
+    # how the loss sees the global batch under shard_map: all_gather | local (clip) | ring (siglip)
+    c.loss.strategy = "all_gather"
     c.loss.label_smoothing = 0.0
     c.loss.counting_weight = 0.0  # lambda of the counting loss (Paiss et al., 2023)
     c.loss.inv_tau = 0.0  # cloob: fixed inverse temperature, <= 0 learns it as the logit scale
