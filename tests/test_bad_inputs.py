@@ -163,3 +163,28 @@ def test_a_null_caption_is_empty_not_the_text_none(tmp_path):
 
     (tmp_path / "c.jsonl").write_text(json.dumps({"image": "a.png", "caption": None}) + "\n")
     assert pairs.read_captions(str(tmp_path / "c.jsonl")) == [("a.png", "")]
+
+
+MICRO = "experiments/configs/shapes_micro.py"
+
+
+def test_a_negative_learning_rate_stops_the_run_before_compiling(tmp_path, capsys):
+    from experiments import train as train_cli
+
+    code = train_cli.main(["--config", MICRO, "--workdir", str(tmp_path),
+                           "--config.optim.lr=-0.001"])
+    assert code == 2
+    assert "config.optim.lr=-0.001 must be a positive finite number" in capsys.readouterr().err
+
+
+def test_resuming_a_workdir_of_another_model_is_refused(tmp_path, capsys):
+    from experiments import train as train_cli
+
+    common = ["--config", MICRO, "--workdir", str(tmp_path), "--config.total_steps=3",
+              "--config.checkpoint_every=1", "--config.tensorboard=false"]
+    assert train_cli.main(common) == 0
+    code = train_cli.main(common + ["--config.total_steps=4",
+                                    "--config.model.overrides.embed_dim=48"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "holds checkpoints of another model (step 3" in err and "embed_dim" in err

@@ -43,6 +43,12 @@ class Checkpointer:
             force=True,
         )
 
+    def meta(self, step: int) -> dict:
+        """The JSON metadata of ``step`` alone (no arrays are read)."""
+        restored = self._manager.restore(
+            int(step), args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        return restored["meta"]
+
     def restore(self, step: int, abstract_state):
         """Returns (state, meta) of ``step``; ``abstract_state`` gives shapes and shardings."""
         restored = self._manager.restore(

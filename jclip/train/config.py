@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import math
 import os
 import re
 
@@ -90,6 +91,10 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
     for key in ("total_steps", "batch_size"):
         if not isinstance(config[key], int) or config[key] < 1:
             raise ConfigError(f"config.{key} must be a positive int, got {config[key]!r}")
+    lr = config.get("optim", {}).get("lr", None)
+    if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"config.optim.lr={lr!r} must be a positive finite number (a negative "
+                          "learning rate would climb the loss): e.g. --config.optim.lr=1e-4")
     warmup = config.get("optim", {}).get("warmup_steps", 0)
     if warmup >= config.total_steps:
         raise ConfigError(f"config.optim.warmup_steps={warmup} must be below total_steps="

@@ -111,6 +111,13 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
         f.write("\n")
 
 
+def _jsonable(value):
+    """Plain JSON types (tuples -> lists), as checkpoint metadata stores them."""
+    import json
+
+    return json.loads(json.dumps(value, default=repr))
+
+
 class Trainer:
     """Everything a run needs, built from the config; ``run()`` trains to ``total_steps``."""
 
@@ -159,12 +166,28 @@ class Trainer:
         if self.checkpointer is None or self.checkpointer.latest_step() is None:
             return 0
         step = self.checkpointer.latest_step()
+        self._check_same_model(self.checkpointer.meta(step), step)
         target = state_lib.abstract_state(self.state, self.shardings)
         self.state, meta = self.checkpointer.restore(step, target)
         if jax.process_index() == 0:
             print(f"resumed from step {step} (checkpoint "
                   f"{os.path.join(self.checkpointer.directory, str(step))})", flush=True)
         return int(meta["data_position"])
+
+    def _check_same_model(self, meta: dict, step: int) -> None:
+        """Refuses to resume a workdir whose checkpoints hold another model (before any array is
+        read: orbax would fail on the first mismatched shape with its own message)."""
+        saved = (meta or {}).get("config") or {}
+        ours = self.config.to_dict()
+        diff = [f"{key}: checkpoint {saved[key]!r}, config {ours.get(key)!r}"
+                for key in ("model", "init_from", "tokenizer")
+                if key in saved and _jsonable(saved[key]) != _jsonable(ours.get(key))]
+        if diff:
+            from jclip.train.config import ConfigError
+
+            raise ConfigError(
+                f"{self.workdir} holds checkpoints of another model (step {step}; "
+                f"{'; '.join(diff)}): use a new --workdir, or the config of that run")
 
     def evaluate(self, step: int | None = None) -> dict[str, float]:
         """Runs the eval tasks due at ``step`` (all when None) on the current params;
