@@ -14,6 +14,9 @@ $(VENV_STAMP): setup.py pyproject.toml Makefile
 	# a CPU PyTorch for transformers' models, CLIP_benchmark's metric code without its deps.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q --no-deps clip-benchmark==1.6.2
+	# Attack references: foolbox runs jclip's JAX models natively; torchattacks on PyTorch CLIP.
+	$(PY) -m pip install -q foolbox==3.3.4
+	$(PY) -m pip install -q --no-deps torchattacks==3.5.1
 	touch $(VENV_STAMP)
 
 install: $(VENV_STAMP)
