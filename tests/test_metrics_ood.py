@@ -68,3 +68,42 @@ def test_metrics_compile_under_jit():
     ece = jax.jit(metrics.expected_calibration_error)(jax.nn.softmax(logits), labels)
     assert float(ece) == pytest.approx(
         float(metrics.expected_calibration_error(jax.nn.softmax(logits), labels)))
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_aupr_matches_sklearn_average_precision(ties):
+    from sklearn.metrics import average_precision_score
+
+    pos, neg = _scores(3, ties)
+    y = np.r_[np.ones(pos.size), np.zeros(neg.size)]
+    s = np.r_[pos, neg]
+    assert float(metrics.aupr(pos, neg)) == pytest.approx(average_precision_score(y, s), abs=1e-6)
+    # AUPR-Out: OOD as the positives of the negated score.
+    assert float(metrics.aupr(-neg, -pos)) == pytest.approx(
+        average_precision_score(1 - y, -s), abs=1e-6)
+
+
+def test_aupr_hand_worked():
+    # Sorted: 3 (pos), 2 (neg), 1 (pos): AP = 1/2 * (1/1) + 1/2 * (2/3).
+    assert float(metrics.aupr([3.0, 1.0], [2.0])) == pytest.approx(0.5 + 1 / 3)
+    with pytest.raises(ValueError, match="scores_neg is empty"):
+        metrics.aupr([1.0], np.zeros(0))
+
+
+def test_ood_scores_match_numpy_float64():
+    from scipy.special import logsumexp, softmax
+
+    rng = np.random.default_rng(0)
+    cos = rng.uniform(-1, 1, (50, 7))
+    np.testing.assert_allclose(metrics.ood_score(cos, "msp"), softmax(100 * cos, 1).max(1),
+                               rtol=1e-5)
+    np.testing.assert_allclose(metrics.ood_score(cos, "max_logit"), cos.max(1), rtol=1e-6)
+    np.testing.assert_allclose(metrics.ood_score(cos, "energy"), logsumexp(100 * cos, 1),
+                               rtol=1e-5)
+    np.testing.assert_allclose(metrics.ood_score(cos, "mcm"), softmax(cos, 1).max(1), rtol=1e-5)
+    np.testing.assert_allclose(metrics.ood_score(cos, "mcm", 0.5), softmax(cos / 0.5, 1).max(1),
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="unknown OOD score 'odin'"):
+        metrics.ood_score(cos, "odin")
+    with pytest.raises(ValueError, match="at least 2 ID classes"):
+        metrics.ood_score(cos[:, :1], "msp")

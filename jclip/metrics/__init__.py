@@ -6,7 +6,7 @@ clip_score:     clip_score, ref_clip_score
 diversity:      vendi_score, rke_mode_count, cmmd (+ vendi_from_eigenvalues, random features)
 schur:          schur_complement_entropy
 calibration:    expected_calibration_error, reliability_diagram
-ood:            auroc, fpr_at_tpr
+ood:            auroc, aupr, fpr_at_tpr, ood_score
 ordinal:        mae, spearman, kendall_tau
 """
 
@@ -20,13 +20,14 @@ from jclip.metrics.diversity import (
     vendi_from_eigenvalues,
     vendi_score,
 )
-from jclip.metrics.ood import auroc, fpr_at_tpr
+from jclip.metrics.ood import aupr, auroc, fpr_at_tpr, ood_score
 from jclip.metrics.ordinal import kendall_tau, mae, spearman
 from jclip.metrics.retrieval import retrieval_ranks, retrieval_recall
 from jclip.metrics.schur import schur_complement_entropy
 
 __all__ = [
     "accuracy",
+    "aupr",
     "auroc",
     "clip_score",
     "cmmd",
@@ -36,6 +37,7 @@ __all__ = [
     "kendall_tau",
     "mae",
     "mean_per_class_recall",
+    "ood_score",
     "random_fourier_features",
     "ref_clip_score",
     "reliability_diagram",
