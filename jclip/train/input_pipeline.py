@@ -53,7 +53,8 @@ def generate_scenes(data: ml_collections.ConfigDict, n: int, seed: int) -> dict:
 
 
 class ShapesBatches:
-    """Host batches {"image": float32 [B,H,W,3] normalised, "tokens": int32 [B,L], ...}."""
+    """Host batches {"image": float32 [B,H,W,3] normalised, "tokens": int32 [B,L], ...};
+    with ``data.label`` (e.g. "shape") also "label": int32 [B] class ids of that label."""
 
     def __init__(self, data: ml_collections.ConfigDict, batch_size: int, seed: int, tokenizer,
                  model_config, *, counterfactual: bool = False):
@@ -80,14 +81,16 @@ class ShapesBatches:
             "image": np.asarray(normalize(scenes["image"], self.model_config), np.float32),
             "tokens": np.asarray(self.tokenizer(list(scenes["caption"])), np.int32),
         }
-        if self.counterfactual:
-            if "caption_counterfactual" not in scenes:
-                raise ValueError(
-                    f"The counting loss needs counterfactual captions in every source; "
-                    f"data.sources={tuple(self.data.sources)} (use only 'counting')"
-                )
+        if self.data.get("label", None):  # class ids of one scene label (TeCoA's targets)
+            batch["label"] = np.asarray(scenes[self.data.label], np.int32)
+        if self.counterfactual and "caption_counterfactual" in scenes:
             batch["tokens_counterfactual"] = np.asarray(
                 self.tokenizer(list(scenes["caption_counterfactual"])), np.int32)
+        elif self.counterfactual:  # mixed scene kinds: swap the numbers the captions state
+            from jclip.train import counting
+
+            batch.update(counting.fields_fn(self.data, self.tokenizer, self.seed)(
+                list(scenes["caption"]), step))
         return batch
 
     def iterate(self, start: int, stop: int, prefetch: int = 2):

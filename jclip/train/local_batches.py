@@ -91,12 +91,13 @@ class IndexedBatches:
     [b]} of a shard table (b = batch_size / process_count), a pure function of (seed, step).
 
     ``caption_fn(example, rng) -> str`` makes the caption (default: ``example["caption"]``);
-    it gets a generator seeded by (seed, step, process, row).
+    it gets a generator seeded by (seed, step, process, row). ``counterfactual(captions, step)
+    -> dict`` adds the counting loss's fields (``jclip.train.counting.fields_fn``).
     """
 
     def __init__(self, examples, *, local_batch_size: int, seed: int, tokenizer, image_fn,
                  process_index: int = 0, on_error: str = "error", caption_fn=None,
-                 num_workers: int = 4, name: str = "data"):
+                 num_workers: int = 4, name: str = "data", counterfactual=None):
         if on_error not in ON_ERROR:
             raise ValueError(f"data.on_error must be one of {ON_ERROR}, got {on_error!r}")
         if len(examples) == 0:
@@ -106,6 +107,7 @@ class IndexedBatches:
         self.tokenizer, self.image_fn, self.on_error = tokenizer, image_fn, on_error
         self.caption_fn = caption_fn or (lambda example, rng: example["caption"])
         self.num_workers, self.name = num_workers, name
+        self.counterfactual = counterfactual
         self._perms: dict[int, np.ndarray] = {}
 
     def _permutation(self, epoch: int) -> np.ndarray:
@@ -149,9 +151,12 @@ class IndexedBatches:
         with concurrent.futures.ThreadPoolExecutor(self.num_workers) as pool:
             rows = list(pool.map(lambda j: self._row(step, j, indices[j]), range(len(indices))))
         images, captions, skipped = zip(*rows)
-        return {"image": np.stack(images).astype(np.float32),
-                "tokens": np.asarray(self.tokenizer(list(captions)), np.int32),
-                "skipped": np.asarray(skipped, np.int32)}
+        out = {"image": np.stack(images).astype(np.float32),
+               "tokens": np.asarray(self.tokenizer(list(captions)), np.int32),
+               "skipped": np.asarray(skipped, np.int32)}
+        if self.counterfactual is not None:
+            out.update(self.counterfactual(list(captions), step))
+        return out
 
 
 class TfdsStream:
@@ -169,7 +174,8 @@ class TfdsStream:
     def __init__(self, name: str, split: str, *, local_batch_size: int, seed: int, tokenizer,
                  image_fn, process_index: int, process_count: int, data_dir=None,
                  shuffle_buffer: int = 10_000, on_error: str = "error", label_key=None,
-                 caption_fn=None, download: bool = True, skip_decoding: bool = True):
+                 caption_fn=None, download: bool = True, skip_decoding: bool = True,
+                 counterfactual=None):
         from jclip.data import pipeline, registry
         if on_error not in ON_ERROR:
             raise ValueError(f"data.on_error must be one of {ON_ERROR}, got {on_error!r}")
@@ -182,6 +188,7 @@ class TfdsStream:
         self.shuffle_buffer, self.label_key, self.caption_fn = shuffle_buffer, label_key, \
             caption_fn
         self.skip_decoding = skip_decoding
+        self.counterfactual = counterfactual
 
     def _dataset(self, start: int):
         import tensorflow as tf
@@ -244,9 +251,12 @@ class TfdsStream:
         rows = [r if r is not None else rows[next((g for g in good if g > j), good[0])]
                 for j, r in enumerate(rows)]
         images, captions = zip(*rows)
-        return {"image": np.stack(images).astype(np.float32),
-                "tokens": np.asarray(self.tokenizer(list(captions)), np.int32),
-                "skipped": skipped}
+        out = {"image": np.stack(images).astype(np.float32),
+               "tokens": np.asarray(self.tokenizer(list(captions)), np.int32),
+               "skipped": skipped}
+        if self.counterfactual is not None:
+            out.update(self.counterfactual(list(captions), step))
+        return out
 
     def stream(self, start: int):
         examples = self._dataset(start).as_numpy_iterator()

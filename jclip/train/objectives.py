@@ -82,6 +82,8 @@ def _encoder(model, locked, counterfactual=False):
                                  "batch (tokens_counterfactual)")
             emb["text_cf"] = _l2(model.apply(v, batch["tokens_counterfactual"],
                                              method="encode_text"))
+            if "count_mask" in batch:  # rows whose caption has a number (jclip.train.counting)
+                emb["count_mask"] = jax.lax.stop_gradient(batch["count_mask"])
         return emb
 
     return encode
@@ -161,9 +163,20 @@ def _cwcl(config, model):
 
 def _counting(config, model):
     """L_count of Paiss et al. (2023, eq. 2): each image against its caption and the caption
-    with a wrong number, -log(e^{l_i} / (e^{l_i} + e^{l_i^cf}))."""
-    return lambda p, e, rng, ax: losses.counting_loss(
-        e["image"], e["text"], e["text_cf"], jnp.exp(p["logit_scale"]), axis_name=ax)
+    with a wrong number, -log(e^{l_i} / (e^{l_i} + e^{l_i^cf})); with a ``count_mask`` (captions
+    without a number) over the masked rows only (``jclip.train.counting``)."""
+    from jclip.train import counting
+
+    def head(p, e, rng, ax):
+        if "count_mask" not in e:
+            return losses.counting_loss(e["image"], e["text"], e["text_cf"],
+                                        jnp.exp(p["logit_scale"]), axis_name=ax)
+        loss, rows = counting.masked_counting_loss(e["image"], e["text"], e["text_cf"],
+                                                   jnp.exp(p["logit_scale"]), e["count_mask"],
+                                                   axis_name=ax)
+        return loss, {"counting_rows": rows}
+
+    return head
 
 
 # name -> factory(loss_config, model) -> head(params, embeddings, rng, axis_name) -> loss.
@@ -203,9 +216,39 @@ def make_objective(loss_config, model, locked=(), mesh=None) -> Objective:
         aux = {"contrastive_loss": loss}
         for i, (term, weight, fn) in enumerate(terms):
             value = fn(params, emb, jax.random.fold_in(rng, i + 1), axis_name)
+            if isinstance(value, tuple):  # (value, extra metrics of the term)
+                value, extra = value
+                aux.update(extra)
             aux[f"{term}_loss"] = value
             loss = loss + weight * value
         return loss, aux
 
+    if isinstance(main, Objective):  # an entry with its own encoder (tecoa, fare: PGD inside)
+        if terms:
+            raise ValueError(f"loss.name={name!r} takes no additive terms, got "
+                             f"{[t for t, _, _ in terms]}")
+        return Objective(_locked_encoder(main.encode, locked), main.head, mesh)
     counterfactual = any(t == "counting" for t, _, _ in terms)
     return Objective(_encoder(model, locked, counterfactual), head, mesh)
+
+
+def _locked_encoder(encode, locked):
+    """``encode`` with the subtrees named in ``locked`` behind a stop_gradient."""
+    return lambda params, batch, rng: encode(
+        {k: jax.lax.stop_gradient(v) if k in locked else v for k, v in params.items()}, batch, rng)
+
+
+def _adversarial(name):
+    """Factory of an adversarial fine-tuning Objective (jclip.train.objectives_adversarial),
+    imported when used."""
+
+    def factory(loss_config, model):
+        from jclip.train import objectives_adversarial
+
+        return objectives_adversarial.FACTORIES[name](loss_config, model)
+
+    return factory
+
+
+# Adversarial fine-tunes (TeCoA, Mao et al. 2023; FARE, Schlarmann et al. 2024): Objectives.
+LOSSES.update(tecoa=_adversarial("tecoa"), fare=_adversarial("fare"))

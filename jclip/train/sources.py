@@ -88,12 +88,15 @@ def _templates_caption_fn(data, classnames, dataset=None):
     return caption
 
 
-def _file_source(data, batch_size, seed, tokenizer, model_config, make_table, captions=None):
+def _file_source(data, batch_size, seed, tokenizer, model_config, make_table, captions=None,
+                 counterfactual=False):
     """IndexedBatches over ``make_table(process_index, process_count)``; ``captions(table)``
-    gives the caption function (default: the table's captions)."""
-    from jclip.train import local_batches
+    gives the caption function (default: the table's captions); ``counterfactual`` adds the
+    counting loss's fields (``jclip.train.counting``)."""
+    from jclip.train import counting, local_batches
 
     index, count = _process(data)
+    cf = counting.fields_fn(data, tokenizer, seed, index) if counterfactual else None
     table = make_table(index, count)
     image_fn = local_batches.make_image_fn(model_config, bool(data.get("augment", False)),
                                      tuple(data.get("augment_scale", (0.9, 1.0))))
@@ -102,7 +105,7 @@ def _file_source(data, batch_size, seed, tokenizer, model_config, make_table, ca
         table, local_batch_size=_local_batch_size(batch_size, count), seed=seed,
         tokenizer=tokenizer, image_fn=image_fn, process_index=index,
         on_error=data.get("on_error", "error"), caption_fn=caption_fn,
-        num_workers=int(data.get("num_workers", 4)), name=data.get("type")))
+        num_workers=int(data.get("num_workers", 4)), name=data.get("type"), counterfactual=cf))
 
 
 def _need(data, key: str, example: str) -> str:
@@ -126,7 +129,8 @@ def _pairs(config, tokenizer, model_config, counterfactual):
                         lambda i, n: readers.PairsFolder(
                             path, data.get("captions_file", "captions.jsonl"), process_index=i,
                             process_count=n, image_key=data.get("image_key", "image"),
-                            caption_key=data.get("caption_key", "caption")))
+                            caption_key=data.get("caption_key", "caption")),
+                        counterfactual=counterfactual)
 
 
 def _wds(config, tokenizer, model_config, counterfactual):
@@ -137,14 +141,17 @@ def _wds(config, tokenizer, model_config, counterfactual):
     return _file_source(data, config.batch_size, config.seed, tokenizer, model_config,
                         lambda i, n: readers.WdsShards(
                             pattern, process_index=i, process_count=n,
-                            caption_key=data.get("caption_key", "caption")))
+                            caption_key=data.get("caption_key", "caption")),
+                        counterfactual=counterfactual)
 
 
-def _tfds(config, tokenizer, model_config, label_key=None, caption_fn=None):
-    from jclip.train import local_batches
+def _tfds(config, tokenizer, model_config, label_key=None, caption_fn=None,
+          counterfactual=False):
+    from jclip.train import counting, local_batches
 
     data = config.data
     index, count = _process(data)
+    cf = counting.fields_fn(data, tokenizer, config.seed, index) if counterfactual else None
     return LocalBatches(local_batches.TfdsStream(
         _need(data, "tfds_name", "'coco_captions'"), data.get("split", "train"),
         local_batch_size=_local_batch_size(config.batch_size, count), seed=config.seed,
@@ -154,11 +161,11 @@ def _tfds(config, tokenizer, model_config, label_key=None, caption_fn=None):
         data_dir=data.get("data_dir", None), shuffle_buffer=int(data.get("shuffle_buffer", 10_000)),
         on_error=data.get("on_error", "error"), label_key=label_key, caption_fn=caption_fn,
         download=bool(data.get("download", True)),
-        skip_decoding=bool(data.get("skip_decoding", True))))
+        skip_decoding=bool(data.get("skip_decoding", True)), counterfactual=cf))
 
 
 def _tfds_pairs(config, tokenizer, model_config, counterfactual):
-    return _tfds(config, tokenizer, model_config)
+    return _tfds(config, tokenizer, model_config, counterfactual=counterfactual)
 
 
 def _classification(config, tokenizer, model_config, counterfactual):
@@ -172,7 +179,8 @@ def _classification(config, tokenizer, model_config, counterfactual):
                             lambda i, n: readers.ClassFolder(
                                 path, data.get("split", "train"), process_index=i,
                                 process_count=n),
-                            captions=lambda table: _templates_caption_fn(data, table.classnames))
+                            captions=lambda table: _templates_caption_fn(data, table.classnames),
+                            counterfactual=counterfactual)
     name = _need(data, "tfds_name", "'cifar10', or data.path='folder:DIR'")
     from jclip.data import registry
 
@@ -184,7 +192,7 @@ def _classification(config, tokenizer, model_config, counterfactual):
         label = data.get("label_key", "label")
         names = [registry._clean(n) for n in tfds.builder(name).info.features[label].names]
     return _tfds(config, tokenizer, model_config, label_key=data.get("label_key", "label"),
-                 caption_fn=_templates_caption_fn(data, names, name))
+                 caption_fn=_templates_caption_fn(data, names, name), counterfactual=counterfactual)
 
 
 # data.type -> builder(config, tokenizer, model_config, counterfactual) -> batches with
@@ -203,7 +211,8 @@ def make_batches(config, tokenizer, model_config, *, counterfactual: bool = Fals
     kind = config.data.get("type", "shapes")
     if kind not in SOURCES:
         raise ValueError(f"Unknown data.type {kind!r}; known data types: {sorted(SOURCES)}")
-    if counterfactual and kind != "shapes":
-        raise ValueError(f"The counting loss needs counterfactual captions, which only "
-                         f"data.type='shapes' has (got {kind!r})")
+    if counterfactual and kind != "shapes":  # checked before any data is read
+        from jclip.train import counting
+
+        counting.options(config.data)
     return SOURCES[kind](config, tokenizer, model_config, counterfactual)
