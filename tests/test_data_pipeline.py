@@ -146,7 +146,7 @@ def test_corruption_is_applied_per_image_independent_of_batching(shapes_dir, mon
     np.testing.assert_array_equal(run(3, ("contrast", 2)), expected)
     with pytest.raises(ValueError, match="unknown corruption"):
         next(pipeline.eval_dataset("cifar10", preprocess=None, batch_size=2, process_index=0,
-                                   process_count=1, corruption=("fog", 1)))
+                                   process_count=1, corruption=("smog", 1)))
 
 
 @pytest.mark.parametrize("model", ["ViT-B-32", "siglip-base-patch16-224"])

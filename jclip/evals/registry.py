@@ -8,13 +8,20 @@ here.
 
 from __future__ import annotations
 
-from jclip.evals import fewshot, linear_probe, zeroshot_classification, zeroshot_retrieval
+from jclip.evals import (
+    corruption,
+    fewshot,
+    linear_probe,
+    zeroshot_classification,
+    zeroshot_retrieval,
+)
 
 TASKS = {
     "zeroshot_classification": zeroshot_classification,
     "zeroshot_retrieval": zeroshot_retrieval,
     "linear_probe": linear_probe,
     "fewshot": fewshot,
+    "corruption": corruption,
 }
 
 # Keys every task accepts: what to evaluate on, and how the caller names / schedules it.

@@ -6,6 +6,7 @@ clip_score:     clip_score, ref_clip_score
 diversity:      vendi_score, rke_mode_count, cmmd (+ vendi_from_eigenvalues, random features)
 schur:          schur_complement_entropy
 calibration:    expected_calibration_error, reliability_diagram
+corruption_error: corruption_errors, mean_corruption_error (mCE), relative mCE
 ood:            auroc, aupr, fpr_at_tpr, ood_score
 ordinal:        mae, spearman, kendall_tau
 """
@@ -13,6 +14,12 @@ ordinal:        mae, spearman, kendall_tau
 from jclip.metrics.calibration import expected_calibration_error, reliability_diagram
 from jclip.metrics.classification import accuracy, confusion_matrix, mean_per_class_recall
 from jclip.metrics.clip_score import clip_score, ref_clip_score
+from jclip.metrics.corruption_error import (
+    corruption_errors,
+    mean_corruption_error,
+    relative_corruption_errors,
+    relative_mean_corruption_error,
+)
 from jclip.metrics.diversity import (
     cmmd,
     random_fourier_features,
@@ -32,14 +39,18 @@ __all__ = [
     "clip_score",
     "cmmd",
     "confusion_matrix",
+    "corruption_errors",
     "expected_calibration_error",
     "fpr_at_tpr",
     "kendall_tau",
     "mae",
+    "mean_corruption_error",
     "mean_per_class_recall",
     "ood_score",
     "random_fourier_features",
     "ref_clip_score",
+    "relative_corruption_errors",
+    "relative_mean_corruption_error",
     "reliability_diagram",
     "retrieval_ranks",
     "retrieval_recall",
