@@ -9,9 +9,12 @@ here.
 from __future__ import annotations
 
 from jclip.evals import (
+    calibration,
     corruption,
     fewshot,
     linear_probe,
+    ood,
+    spurious,
     zeroshot_classification,
     zeroshot_retrieval,
 )
@@ -22,6 +25,9 @@ TASKS = {
     "linear_probe": linear_probe,
     "fewshot": fewshot,
     "corruption": corruption,
+    "ood": ood,
+    "calibration": calibration,
+    "spurious": spurious,
 }
 
 # Keys every task accepts: what to evaluate on, and how the caller names / schedules it.
