@@ -1,0 +1,18 @@
+"""Adversarial attacks and test-time defences on [0, 1] pixels (pure, jit-able functions).
+
+- ``pgd`` (l_inf / l_2 PGD), ``apgd`` and ``autoattack_eval`` (Croce & Hein, 2020),
+  ``counterattack`` (test-time counterattacks, Xing et al., 2025);
+- forwards that resize and normalise inside the differentiable graph: ``zeroshot_logits_fn``,
+  ``embedding_fn``;
+- per-example losses: ``cross_entropy``, ``cw_margin``, ``dlr``, ``dlr_targeted``,
+  ``embedding_distance``.
+"""
+
+from jclip.attacks.forward import embedding_fn, to_model_input, zeroshot_logits_fn
+from jclip.attacks.losses import cross_entropy, cw_margin, dlr, dlr_targeted, embedding_distance
+from jclip.attacks.pgd import pgd
+
+__all__ = [
+    "pgd", "zeroshot_logits_fn", "embedding_fn", "to_model_input", "cross_entropy", "cw_margin",
+    "dlr", "dlr_targeted", "embedding_distance",
+]
