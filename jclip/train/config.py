@@ -149,6 +149,13 @@ def _check_loss(config) -> None:
     if impl == "kernel" and name not in ("clip", "siglip"):
         raise ConfigError(f"config.loss.impl='kernel' exists for the clip and siglip losses, not "
                           f"{name!r}: use --config.loss.impl=xla")
+    if name in ("tecoa", "fare"):  # adversarial fine-tunes: jclip.train.objectives_adversarial
+        from jclip.train import objectives_adversarial
+
+        try:
+            objectives_adversarial.check_config(config)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
 
 
 def _check_init_from(config) -> None:
