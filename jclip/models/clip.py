@@ -31,7 +31,9 @@ class CLIPModel(nn.Module):
         ``interpolate_pos_encoding=True`` accepts other sizes (multiples of the patch size).
         On CPU a large batch runs as sequential chunks (ViT-B/32: 32 images each; same numbers,
         ~20% faster at B=256 as the activations stay in cache; see vit.image_chunks).
-      encode_text: int [B, L] token ids, L <= context_length -> [B, D] projected, not normalised.
+      encode_text: int [B, L] token ids, L <= context_length -> [B, D] projected, not normalised;
+        ``prompt_embeddings`` (float [B, L, text_width]) replaces the token embeddings as the
+        tower's input, the tokens still giving the pooled position (prompt learning, CoOp).
       __call__(images, tokens) -> logits_per_image [B_img, B_txt].
     """
 
@@ -67,8 +69,9 @@ class CLIPModel(nn.Module):
         _, out = self.vision(None, chunks, interpolate_pos_encoding)  # [rows, n, D]
         return out.reshape(rows * n, -1)[:batch]
 
-    def encode_text(self, tokens: jax.Array) -> jax.Array:
-        return self.text(tokens)
+    def encode_text(self, tokens: jax.Array, *, prompt_embeddings: jax.Array | None = None
+                    ) -> jax.Array:
+        return self.text(tokens, prompt_embeddings)
 
     def logits(self, zimg: jax.Array, ztxt: jax.Array) -> jax.Array:
         """[B_img, D], [B_txt, D] un-normalised embeddings -> logits_per_image [B_img, B_txt]."""

@@ -8,6 +8,12 @@ SigLIP (Zhai et al., 2023), as transformers' SiglipTextModel (pooler_output):
     x = LN_final(Encoder(E[tokens] + pos))   (bidirectional, no padding mask)
     out = x[:, -1] W_head + b_head            (the LAST position, whatever token it holds)
 
+Prompt learning (CoOp, Zhou et al., 2022, "Learning to Prompt for Vision-Language Models"):
+``TextTower(tokens, embeddings)`` reads the [B, L, W] input embeddings instead of E[tokens]
+(learned context vectors in place of some token embeddings) while ``tokens`` still give the
+length and the pooled position (CLIP's first eos, SigLIP's last position), so
+``embeddings = token_embeddings(params, tokens)`` reproduces the token path exactly.
+
 Token ids outside [0, vocab_size): with concrete inputs ``check_tokens`` raises; under ``jax.jit``
 the ids are traced and cannot be checked, so the embedding lookup returns NaN rows for them
 (``jnp.take(..., mode="fill")``) and the NaNs reach the output: never a silent wrong number.
@@ -53,22 +59,51 @@ def eos_positions(tokens: jax.Array, eos_token_id: int) -> jax.Array:
     return jnp.argmax(tokens == eos_token_id, axis=-1)
 
 
+def token_embeddings(params, tokens: jax.Array) -> jax.Array:
+    """The text tower's input embeddings E[tokens]: [B, L] ids -> [B, L, text_width].
+
+    ``params`` is the two-tower param tree (``{"text": {"token_embed": ...}, ...}``) or the text
+    tower's own; ids outside the vocabulary give NaN rows, as in the tower.
+    """
+    table = params["text"]["token_embed"] if "text" in params else params["token_embed"]
+    return jnp.take(table, jnp.asarray(tokens), axis=0, mode="fill", fill_value=jnp.nan)
+
+
+def check_embeddings(embeddings: jax.Array, tokens: jax.Array, config: ModelConfig) -> None:
+    """Raises unless ``embeddings`` is a float [B, L, text_width] array matching ``tokens``."""
+    shape = (*tokens.shape, config.text_width)
+    if tuple(embeddings.shape) != shape:
+        raise ValueError(f"prompt embeddings must be [B, L, text_width] = {shape} to match the "
+                         f"tokens, got shape {tuple(embeddings.shape)}")
+    if not jnp.issubdtype(embeddings.dtype, jnp.floating):
+        raise TypeError(f"prompt embeddings must be floats, got dtype {embeddings.dtype}")
+
+
 class TextTower(nn.Module):
-    """Text encoder; int [B, L] ids (L <= context_length) -> [B, embed_dim] float32."""
+    """Text encoder; int [B, L] ids (L <= context_length) -> [B, embed_dim] float32.
+
+    ``embeddings`` (optional, float [B, L, text_width]) replaces E[tokens] as the input (see the
+    module docstring); the tokens still set the pooled position.
+    """
 
     config: ModelConfig
 
     @nn.compact
-    def __call__(self, tokens: jax.Array) -> jax.Array:
+    def __call__(self, tokens: jax.Array, embeddings: jax.Array | None = None) -> jax.Array:
         c = self.config
         check_tokens(tokens, c)
+        if embeddings is not None:
+            check_embeddings(embeddings, tokens, c)
         dtype = jnp.dtype(c.dtype)
         clip = c.kind == "clip"
         embedding = self.param("token_embed", nn.initializers.normal(0.02),
                                (c.vocab_size, c.text_width))
         pos = self.param("pos_embed", nn.initializers.normal(0.01),
                          (c.context_length, c.text_width))
-        x = jnp.take(embedding, tokens, axis=0, mode="fill", fill_value=jnp.nan)
+        if embeddings is None:
+            x = jnp.take(embedding, tokens, axis=0, mode="fill", fill_value=jnp.nan)
+        else:
+            x = embeddings
         x = (x + pos[: tokens.shape[1]]).astype(dtype)
         # The output is read at one position (CLIP: first eos; SigLIP: the last token), so the
         # encoder's last block computes only that row.
