@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from jclip.data import registry
+from jclip.evals import counting as counting_task
 from jclip.evals import local_sources
 
 # Batches: (preprocess, batch_size, process_index, process_count, num_workers) -> Iterator[dict]
@@ -64,6 +65,7 @@ class EvalData:
     class_subset: tuple[int, ...] | None = None
     expected_examples: Callable[[], int | None] = lambda: None
     train_split: str | None = None
+    report: dict | None = None  # what the source counted while reading (e.g. missing images)
 
     def batches(self, preprocess, batch_size: int, *, process_index: int = 0,
                 process_count: int = 1, num_workers: int = 2) -> Iterator[dict]:
@@ -204,6 +206,7 @@ def _shapes(config_name: str, split: str | None, *, label=None, num_examples: in
 
 # Prefix sources: "prefix:" -> fn(rest, split, **options) -> EvalData (jclip.evals.local_sources).
 SOURCES: dict[str, Callable[..., EvalData]] = dict(local_sources.SOURCES)
+SOURCES["countbench"] = counting_task.countbench_source  # "countbench:DIR" (a local copy)
 
 # CLIP_benchmark dataset names -> catalog specs. Its names that equal a catalog name (cifar10,
 # dtd, ...) are listed too, so this is the table of the CLIP_benchmark datasets jclip reads.
@@ -323,6 +326,8 @@ def get_eval_data(spec: str, split: str | None = None, *, data_dir: str | None =
     if split is None:
         split = ALIAS_SPLITS.get(spec)
     spec = ALIASES.get(spec, spec)
+    if spec == "countbench":  # the local copy in data_dir (jclip.evals.counting)
+        spec = "countbench:"
     prefix, sep, rest = spec.partition(":")
     if sep and prefix in SOURCES:
         data = SOURCES[prefix](rest, split, data_dir=data_dir, **options)

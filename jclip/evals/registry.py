@@ -11,6 +11,7 @@ from __future__ import annotations
 from jclip.evals import (
     calibration,
     corruption,
+    counting,
     fewshot,
     linear_probe,
     ood,
@@ -28,6 +29,7 @@ TASKS = {
     "ood": ood,
     "calibration": calibration,
     "spurious": spurious,
+    "counting": counting,
 }
 
 # Keys every task accepts: what to evaluate on, and how the caller names / schedules it.
