@@ -11,8 +11,9 @@ WiSE-FT interpolation). For several processes (one per host), pass --coordinator
 --num_processes N --process_id I (or set them up through the environment of a TPU pod / SLURM,
 where ``jax.distributed.initialize()`` finds them itself: --distributed=true).
 
-Exit codes: 0 done, 1 the loss became non-finite, 2 a bad config or command line (the message
-names the field and the fix; nothing was compiled).
+Exit codes: 0 done, 1 the loss became non-finite or a write failed (e.g. a full disk), 2 a bad
+config or command line (the message names the field and the fix; nothing was compiled), 3 the
+workdir has checkpoints but none of them is intact (each one's reason is printed).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def main(argv: list[str]) -> int:
 
     import jax
 
-    from jclip.train import loop
+    from jclip.train import checkpointing, loop
 
     try:
         config_lib.check_config(config, num_devices=jax.device_count())
@@ -91,10 +92,17 @@ def main(argv: list[str]) -> int:
     except CONFIG_ERRORS as e:
         print(f"ERROR: bad config: {e}", file=sys.stderr, flush=True)
         return 2
+    except checkpointing.CheckpointError as e:
+        print(f"ERROR: {e}", file=sys.stderr, flush=True)
+        return 3
     try:
         loop.train(config, flags["workdir"], trainer=trainer)
     except loop.NonFiniteLossError as e:
         print(f"ERROR: {e}", file=sys.stderr, flush=True)
+        return 1
+    except OSError as e:  # e.g. a full disk: what is on disk stays resumable
+        print(f"ERROR: {e}. Rerun the same command when it is fixed: the run resumes from its "
+              "newest intact checkpoint and keeps every record.", file=sys.stderr, flush=True)
         return 1
     return 0
 

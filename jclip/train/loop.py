@@ -163,12 +163,15 @@ class Trainer:
             tensorboard=bool(config.get("tensorboard", True)))
 
     def _maybe_resume(self) -> int:
+        """Restores the newest intact checkpoint (corrupt ones are reported and set aside, see
+        jclip.train.checkpointing); returns its data position, 0 when there is none."""
         if self.checkpointer is None or self.checkpointer.latest_step() is None:
             return 0
-        step = self.checkpointer.latest_step()
-        self._check_same_model(self.checkpointer.meta(step), step)
         target = state_lib.abstract_state(self.state, self.shardings)
-        self.state, meta = self.checkpointer.restore(step, target)
+        found = self.checkpointer.restore_latest(target, check_meta=self._check_same_model)
+        if found is None:
+            return 0
+        step, self.state, meta = found
         if jax.process_index() == 0:
             print(f"resumed from step {step} (checkpoint "
                   f"{os.path.join(self.checkpointer.directory, str(step))})", flush=True)
