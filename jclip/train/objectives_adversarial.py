@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -220,8 +221,14 @@ def check_config(config) -> None:
         raise ValueError(f"loss.name={name!r} needs config.loss.reference, the frozen original "
                          "model (normally config.init_from; in a config file: "
                          "c.loss.reference = c.get_ref('init_from'))")
-    from jclip.train.config import locked_towers
+    from jclip.train.config import _HUB_ID, locked_towers
 
+    reference = os.fspath(loss.reference)
+    if (reference != os.fspath(config.init_from) and not os.path.exists(reference)
+            and not _HUB_ID.match(reference.removeprefix("hf-hub:"))):
+        raise ValueError(f"config.loss.reference={reference!r} does not exist (current "
+                         f"directory {os.getcwd()}): give the frozen original model, normally "
+                         "config.init_from")
     if "text" not in locked_towers(config):
         raise ValueError(f"loss.name={name!r} trains the vision tower only: set "
                          "config.locked_towers=('text',)")
