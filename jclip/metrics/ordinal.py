@@ -126,3 +126,31 @@ def kendall_tau(x, y, *, block_size: int = 1024):
     if tx == 0 or ty == 0:
         return float("nan")
     return s / math.sqrt(tx * ty)
+
+
+def per_rank_mae(predictions, targets, num_ranks: int) -> np.ndarray:
+    """Mean absolute error within each true rank: ``mae_r = mean_{i: t_i = r} |p_i - t_i|``.
+
+    Args:
+      predictions: [N] predicted ranks (numbers; e.g. an expectation over ranks).
+      targets: [N] int true ranks in [0, num_ranks).
+      num_ranks: R.
+    Returns:
+      float64 [R]; NaN for a rank without examples.
+    """
+    predictions = np.asarray(predictions, np.float64)
+    targets = np.asarray(targets)
+    if predictions.ndim != 1 or predictions.shape != targets.shape:
+        raise ValueError(f"predictions and targets must both be [N], got {predictions.shape} "
+                         f"and {targets.shape}")
+    if not np.all(np.isfinite(predictions)):
+        raise ValueError("predictions contain NaN or inf values")
+    if targets.size and (not np.issubdtype(targets.dtype, np.integer) or targets.min() < 0
+                         or targets.max() >= num_ranks):
+        raise ValueError(f"targets must be int ranks in [0, {num_ranks}), got dtype "
+                         f"{targets.dtype} and values in [{targets.min()}, {targets.max()}]")
+    err = np.abs(predictions - targets)
+    sums = np.bincount(targets, weights=err, minlength=num_ranks)
+    counts = np.bincount(targets, minlength=num_ranks)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
