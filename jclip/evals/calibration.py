@@ -12,7 +12,8 @@ and with the fitted T:
 
 Task keys: the ID test set is ``dataset`` / ``split`` / ``data``; the validation set is the same
 dataset at ``validation_split`` (default: its train split) with ``validation_data`` (default:
-the task's data); ``shifts`` is a list of specs or of {"name", "dataset", "split", "data"}.
+the task's data); ``shifts`` is a list of specs, of {"name", "dataset", "split", "data"} or of
+{"name", "corruption", "severity"} (the ID test set corrupted, ``jclip.evals.corruption``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ DEFAULTS = {
     "n_bins": 15,
     "templates": None,
     "temperature_range": (0.01, 100.0),  # bounds of the fitted T
+    "seed": 0,  # of the random corruptions of corruption shifts
 }
 
 
@@ -87,16 +89,33 @@ def shift_sets(shifts) -> list[dict]:
     out = []
     for s in shifts or ():
         s = {"dataset": s} if isinstance(s, str) else dict(s)
-        unknown = set(s) - {"name", "dataset", "split", "data", "classnames"}
+        unknown = set(s) - {"name", "dataset", "split", "data", "classnames", "corruption",
+                            "severity"}
         if unknown:
-            raise TypeError(f"a calibration shift takes name, dataset, split, data; got "
-                            f"{sorted(unknown)}")
+            raise TypeError(f"a calibration shift takes name, dataset, split, data (or "
+                            f"corruption, severity); got {sorted(unknown)}")
+        if "corruption" in s:
+            s.setdefault("severity", 3)
+            s.setdefault("name", f"{s['corruption']}/{s['severity']}")
+        elif not s.get("dataset"):
+            raise ValueError(f"a calibration shift needs a dataset or a corruption, got {s}")
         s.setdefault("name", s.get("dataset"))
         out.append(s)
     names = [s["name"] for s in out]
     if len(set(names)) != len(names) or "id" in names:
         raise ValueError(f"calibration shifts need distinct names other than 'id', got {names}")
     return out
+
+
+def _shift_data(ctx, task, data, shift):
+    """A shift's ``EvalData``: its own dataset, or the ID test set under a corruption
+    (``jclip.evals.corruption.corrupted_data``, seeded by the task's ``seed``)."""
+    if "corruption" in shift:
+        from jclip.evals.corruption import corrupted_data
+
+        return corrupted_data(data, shift["corruption"], shift["severity"], seed=task["seed"])
+    return _sets.resolve(ctx, shift["dataset"], shift.get("split"), shift.get("data"),
+                         shift.get("classnames"), what=f"calibration shift {shift['name']!r}")
 
 
 def run(ctx, task: dict) -> dict:
@@ -112,9 +131,7 @@ def run(ctx, task: dict) -> dict:
     val = _sets.resolve(ctx, task["dataset"], split, val_data, task.get("classnames"),
                         what="the calibration validation set")
     _sets.check_distinct(val, data, "the validation set must differ from the ID test set")
-    sets = [("id", data)] + [(s["name"], _sets.resolve(
-        ctx, s["dataset"], s.get("split"), s.get("data"), s.get("classnames"),
-        what=f"calibration shift {s['name']!r}")) for s in shifts]
+    sets = [("id", data)] + [(s["name"], _shift_data(ctx, task, data, s)) for s in shifts]
     for name, shifted in sets[1:]:
         if len(shifted.classnames or ()) != len(data.classnames or ()):
             raise ValueError(f"calibration shift {name!r} has {len(shifted.classnames or ())} "
