@@ -78,8 +78,14 @@ def read_bpe_merges(path: str | os.PathLike, limit: int | None = None) -> list[t
     """
     path = os.fspath(path)
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        lines = f.read().split("\n")
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except (EOFError, OSError, UnicodeDecodeError) as e:  # gzip.BadGzipFile is an OSError
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is truncated or corrupt: it cannot be read as a BPE merge "
+                         f"file ({type(e).__name__}: {e})") from None
     if lines and "#version" in lines[0]:
         lines = lines[1:]
     merges = [tuple(ln.split(" ")) for ln in lines if ln][:limit]
@@ -286,7 +292,11 @@ def _read_json(folder: str, name: str) -> dict:
     if not os.path.isfile(path):
         return {}
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except ValueError as e:  # JSONDecodeError / UnicodeDecodeError
+            raise ValueError(f"{path} is truncated or corrupt: it is not valid JSON "
+                             f"({e})") from None
 
 
 def _configured_length(folder: str) -> int | None:

@@ -111,7 +111,14 @@ def read_captions(path: str, *, image_key: str = "image",
     ext = os.path.splitext(path)[1].lower()
     with open(path, encoding="utf-8", newline="") as f:
         if ext in (".jsonl", ".json"):
-            rows = [json.loads(line) for line in f if line.strip()]
+            rows = []
+            for number, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except ValueError as e:
+                        raise ValueError(f"{path}, line {number} is not a JSON object: {e} "
+                                         f"({line.strip()[:80]!r})") from None
         elif ext in (".csv", ".tsv"):
             rows = list(csv.DictReader(f, delimiter="\t" if ext == ".tsv" else ","))
         else:

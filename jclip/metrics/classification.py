@@ -49,6 +49,9 @@ def accuracy(logits, labels, k: int = 1, *, mask=None):
     labels = as_labels("labels", labels, logits.shape[0], logits.shape[1])
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
+    if k > logits.shape[1]:  # every row would be a hit: top-k of k >= C classes is trivial
+        raise ValueError(f"top-{k} accuracy needs more than {k} classes, got "
+                         f"{logits.shape[1]} (CLIP_benchmark reports acc5 as NaN below 5)")
     weights = as_mask(mask, logits.shape[0])
     hits = _topk_hits(logits, labels, k)
     return jnp.sum(hits * weights) / jnp.sum(weights)

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jclip.metrics._checks import as_float_array, check_same_dim
+from jclip.metrics._checks import (
+    as_float_array,
+    check_finite,
+    check_nonempty,
+    check_same_dim,
+    positive_scalar,
+)
 from jclip.ops import l2_normalize
 
 
@@ -15,6 +21,9 @@ def _check_pairs(zimg, ztxt):
     ztxt = as_float_array("ztxt", ztxt, 2)
     if zimg.shape != ztxt.shape:
         raise ValueError(f"zimg and ztxt must pair up row by row, got {zimg.shape}, {ztxt.shape}")
+    check_nonempty("zimg", zimg)
+    check_finite("zimg", zimg)
+    check_finite("ztxt", ztxt)
     return zimg, ztxt
 
 
@@ -33,6 +42,7 @@ def clip_score(zimg, ztxt, w: float = 2.5):
       Scalar float32.
     """
     zimg, ztxt = _check_pairs(zimg, ztxt)
+    w = positive_scalar("w", w)
     cos = jnp.sum(l2_normalize(zimg) * l2_normalize(ztxt), axis=-1)
     return jnp.mean(w * jnp.maximum(cos, 0.0))
 
@@ -53,6 +63,7 @@ def ref_clip_score(zimg, ztxt, zrefs, w: float = 2.5, *, refs_mask=None):
       Scalar float32.
     """
     zimg, ztxt = _check_pairs(zimg, ztxt)
+    w = positive_scalar("w", w)
     zrefs = as_float_array("zrefs", zrefs, 3)
     if zrefs.shape[0] != zimg.shape[0]:
         raise ValueError(f"zrefs must have {zimg.shape[0]} rows of references, got {zrefs.shape}")

@@ -91,6 +91,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
     for key in ("total_steps", "batch_size"):
         if not isinstance(config[key], int) or config[key] < 1:
             raise ConfigError(f"config.{key} must be a positive int, got {config[key]!r}")
+    _check_counts(config, num_devices)
     lr = config.get("optim", {}).get("lr", None)
     if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ConfigError(f"config.optim.lr={lr!r} must be a positive finite number (a negative "
@@ -136,13 +137,52 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
         raise ConfigError(str(e)) from None
 
 
+# (field, smallest allowed value, what it means): a 0 here would divide by zero or never log.
+_COUNTS = (("log_every", 1, "steps between log lines"),
+           ("checkpoint_every", 0, "steps between checkpoints (0: none)"),
+           ("eval_every", 0, "steps between evaluations (0: none)"),
+           ("keep_checkpoints", 1, "checkpoints kept"),
+           ("optim.warmup_steps", 0, "warmup steps"),
+           ("optim.accum_steps", 1, "micro-batches per step"))
+
+
+def _check_counts(config, num_devices) -> None:
+    for field, lowest, meaning in _COUNTS:
+        group, _, key = field.rpartition(".")
+        holder = config.get(group, {}) if group else config
+        if key not in holder:
+            continue
+        value = holder[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+            raise ConfigError(f"config.{field} ({meaning}) must be an int >= {lowest}, got "
+                              f"{value!r}")
+    decay = config.get("optim", {}).get("weight_decay", 0.0)
+    if not (isinstance(decay, (int, float)) and math.isfinite(decay) and decay >= 0):
+        raise ConfigError(f"config.optim.weight_decay must be a finite number >= 0, got {decay!r}")
+    kind = config.get("data", {}).get("type", None)
+    if kind is not None:
+        from jclip.train.sources import SOURCES
+
+        if kind not in SOURCES:
+            raise ConfigError(f"Unknown config.data.type={kind!r}; known data types: "
+                              f"{sorted(SOURCES)}")
+    mesh = config.get("mesh", {})
+    data, fsdp = mesh.get("data", -1), mesh.get("fsdp", 1)
+    if num_devices is not None and -1 not in (data, fsdp) and data * fsdp != num_devices:
+        raise ConfigError(f"config.mesh.data={data} x mesh.fsdp={fsdp} does not match the "
+                          f"{num_devices} devices: set one of them to -1 (the rest)")
+    if num_devices is not None and fsdp not in (-1, 0) and fsdp > 0 and num_devices % fsdp:
+        raise ConfigError(f"config.mesh.fsdp={fsdp} does not divide the {num_devices} devices")
+
+
 def _check_loss(config) -> None:
     from jclip.train.step import LOSSES
 
     loss = config.get("loss", {})
     name = loss.get("name", "clip")
     if name not in LOSSES:
-        raise ConfigError(f"Unknown loss config.loss.name={name!r}; expected one of {LOSSES}")
+        raise ConfigError(f"Unknown loss config.loss.name={name!r}; expected one of "
+                          f"{sorted(LOSSES)}")
     impl = loss.get("impl", "xla")
     if impl not in LOSS_IMPLS:
         raise ConfigError(f"config.loss.impl must be one of {LOSS_IMPLS}, got {impl!r}")
