@@ -150,3 +150,22 @@ def test_tfds_corrupted_sets_read_one_config_per_cell():
     assert result["num_examples"] == 6 and len(result["accuracy"]) == 2
     with pytest.raises(ValueError, match="precomputed corruptions"):
         evals.evaluate(model, params, tok, {**task, "table": "cifar"}, progress=False)
+
+
+def test_cli_corruption_and_severity_flags(tmp_path, capsys):
+    from jclip.evals import cli
+    from tests.evals_helpers import save_workdir
+
+    workdir = save_workdir(tmp_path)
+    base = ["--model", workdir, "--dataset", "jclip_shapes/attributes", "--quiet"]
+    [(_, _, task, _)] = cli.plan(cli.build_parser().parse_args(
+        base + ["--corruption", "contrast", "fog", "--severity", "2", "5"]))
+    assert task["type"] == "corruption" and task["corruptions"] == ["contrast", "fog"]
+    assert task["severities"] == [2, 5]
+    [(_, _, task, _)] = cli.plan(cli.build_parser().parse_args(
+        base + ["--task", "corruption", "--corruption", "extra"]))
+    assert task["corruptions"] == "extra" and task["severities"] == [1, 2, 3, 4, 5]
+    assert cli.main(base + ["--corruption", "contrast", "--severity", "6"]) == 2
+    assert "severity must be an int in 1..5, got 6" in capsys.readouterr().err
+    assert cli.main(base + ["--task", "linear_probe", "--corruption", "contrast"]) == 2
+    assert "apply to --task corruption" in capsys.readouterr().err

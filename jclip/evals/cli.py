@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_dir", default=None, help="tfds data directory")
     p.add_argument("--fewshot_k", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--corruption", nargs="+", default=None, metavar="NAME",
+                   help="ImageNet-C corruptions (or all / benchmark / extra) for --task "
+                        "corruption (implied by --task auto)")
+    p.add_argument("--severity", type=int, nargs="+", default=None, metavar="K",
+                   help="corruption severities in 1..5 (default: all five)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--cache_dir", default=None, help="on-disk cache of image features")
     p.add_argument("--num_workers", type=int, default=2, help="image decoding threads")
@@ -142,6 +147,7 @@ def plan(args) -> list[tuple[str, str, dict, str]]:
             data = datasets_lib.get_eval_data(spec, args.split, data_dir=args.data_dir,
                                               download=not args.no_download)
             kind = (registry.task_for_dataset(data.kind) if args.task == "auto" else args.task)
+            kind = _corruption_kind(args, kind)
             task = {"type": kind, "dataset": spec, "split": args.split}
             if kind == "zeroshot_retrieval":
                 task["recall_k"] = list(args.recall_k)
@@ -151,12 +157,32 @@ def plan(args) -> list[tuple[str, str, dict, str]]:
                 task.update(seed=args.seed, train_split=args.train_split)
             if kind == "fewshot":
                 task["fewshot_k"] = args.fewshot_k
+            if kind == "corruption":
+                names = args.corruption or ["all"]
+                task.update(corruptions=names[0] if names[0] in ("all", "benchmark", "extra")
+                            and len(names) == 1 else names, seed=args.seed)
+                if args.templates:
+                    task["templates"] = args.templates
+                if args.severity:
+                    task["severities"] = list(args.severity)
             if args.classnames:
                 task["classnames"] = args.classnames
             task = runner.check_task(task)
+            if kind == "corruption":
+                registry.TASKS[kind].check(task)  # bad corruptions / severities fail here
             out = args.output.format(model=model_name(source), dataset=_slug(spec), task=kind)
             runs.append((source, spec, task, out))
     return runs
+
+
+def _corruption_kind(args, kind: str) -> str:
+    """--corruption / --severity select the corruption task (from --task auto)."""
+    if args.corruption is None and args.severity is None:
+        return kind
+    if args.task not in ("auto", "corruption"):
+        raise ValueError(f"--corruption / --severity apply to --task corruption, not "
+                         f"--task {args.task}")
+    return "corruption"
 
 
 def run(args) -> list[dict]:

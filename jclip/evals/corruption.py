@@ -180,7 +180,9 @@ def _accuracy(ctx, data, task) -> tuple[float, int]:
     return zs.classification_metrics(logits, labels)["acc1"], len(labels)
 
 
-def run(ctx, task: dict) -> dict:
+def check(task: dict) -> tuple[list[str], list[str], list[int], dict | None]:
+    """(corruptions, skipped, severities, baseline) of a filled-in task; ValueError naming a bad
+    key. Runs before any image is encoded (``run`` and ``jclip-eval`` call it first)."""
     names, skipped = resolve_corruptions(task["corruptions"], task["frost_dir"])
     severities = check_severities(task["severities"])
     table = task["table"]
@@ -189,8 +191,14 @@ def run(ctx, task: dict) -> dict:
     if isinstance(task["seed"], bool) or not isinstance(task["seed"], (int, np.integer)):
         raise ValueError(f"seed must be an int, got {task['seed']!r}")
     if "frost" in names:
-        C.frost_images(task["frost_dir"])  # checks the folder before any encoding
+        C.frost_images(task["frost_dir"])  # checks the folder
     baseline = None if task["baseline"] is None else _load_baseline(task["baseline"])
+    return names, skipped, severities, baseline
+
+
+def run(ctx, task: dict) -> dict:
+    names, skipped, severities, baseline = check(task)
+    table = task["table"]
     spec = task["dataset"]
     precomputed = spec in TFDS_SETS
     if precomputed:
