@@ -252,3 +252,14 @@ def _adversarial(name):
 
 # Adversarial fine-tunes (TeCoA, Mao et al. 2023; FARE, Schlarmann et al. 2024): Objectives.
 LOSSES.update(tecoa=_adversarial("tecoa"), fare=_adversarial("fare"))
+
+
+def _numclip(loss_config, model):
+    """NumCLIP's coarse stage (Du et al., 2024) as an Objective (jclip.train.objectives_ordinal),
+    imported when used."""
+    from jclip.train import objectives_ordinal
+
+    return objectives_ordinal.numclip_objective(loss_config, model)
+
+
+LOSSES.update(numclip=_numclip)
