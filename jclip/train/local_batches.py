@@ -143,17 +143,19 @@ class IndexedBatches:
             raise ValueError(f"{self.name}: {MAX_REDRAWS + 1} examples in a row could not be "
                              f"read (row {row} of step {step}); check the data")
         rng = _rng(self.seed, AUGMENT_STREAM, step, self.process_index, row)
-        return self.image_fn(example["image"], rng), caption, skipped
+        return self.image_fn(example["image"], rng), caption, skipped, example.get("label")
 
     def batch(self, step: int) -> dict[str, np.ndarray]:
         """This process's rows of batch ``step``."""
         indices = self.indices(step)
         with concurrent.futures.ThreadPoolExecutor(self.num_workers) as pool:
             rows = list(pool.map(lambda j: self._row(step, j, indices[j]), range(len(indices))))
-        images, captions, skipped = zip(*rows)
+        images, captions, skipped, labels = zip(*rows)
         out = {"image": np.stack(images).astype(np.float32),
                "tokens": np.asarray(self.tokenizer(list(captions)), np.int32),
                "skipped": np.asarray(skipped, np.int32)}
+        if all(label is not None for label in labels):  # class-per-folder sets (TeCoA)
+            out["label"] = np.asarray(labels, np.int32)
         if self.counterfactual is not None:
             out.update(self.counterfactual(list(captions), step))
         return out
@@ -243,17 +245,20 @@ class TfdsStream:
                 rows.append(None)
                 continue
             rng = _rng(self.seed, AUGMENT_STREAM, step, self.process_index, j)
-            rows.append((self.image_fn(image, rng), caption))
+            rows.append((self.image_fn(image, rng), caption,
+                         int(ex[j]["label"]) if self.label_key else -1))
         good = [j for j, r in enumerate(rows) if r is not None]
         if not good:
             raise ValueError(f"{self.name}: no readable example in step {step}'s local batch")
         skipped = np.array([r is None for r in rows], np.int32)
         rows = [r if r is not None else rows[next((g for g in good if g > j), good[0])]
                 for j, r in enumerate(rows)]
-        images, captions = zip(*rows)
+        images, captions, labels = zip(*rows)
         out = {"image": np.stack(images).astype(np.float32),
                "tokens": np.asarray(self.tokenizer(list(captions)), np.int32),
                "skipped": skipped}
+        if self.label_key:  # classification sets: the class ids too (TeCoA)
+            out["label"] = np.asarray(labels, np.int32)
         if self.counterfactual is not None:
             out.update(self.counterfactual(list(captions), step))
         return out
