@@ -286,6 +286,11 @@ def test_bad_tokens_raise(clip_params):
     # Under jit the ids are not known: out-of-vocabulary rows come out NaN, not a wrong number.
     out = jax.jit(apply)(bad)
     assert np.isnan(out[1]).all() and np.isfinite(np.delete(out, 1, axis=0)).all()
+    # Negative ids too (jnp.take would wrap -1 to the last row, the end token's embedding).
+    negative = tokens.copy()
+    negative[0, 1] = -1
+    out = jax.jit(apply)(negative)
+    assert np.isnan(out[0]).all() and np.isfinite(out[1:]).all()
 
 
 def test_unknown_preset_lists_known_ones():

@@ -66,7 +66,10 @@ def token_embeddings(params, tokens: jax.Array) -> jax.Array:
     tower's own; ids outside the vocabulary give NaN rows, as in the tower.
     """
     table = params["text"]["token_embed"] if "text" in params else params["token_embed"]
-    return jnp.take(table, jnp.asarray(tokens), axis=0, mode="fill", fill_value=jnp.nan)
+    ids = jnp.asarray(tokens)
+    # jnp.take wraps negative ids (-1 would read the end token's row): send them out of range.
+    ids = jnp.where(ids < 0, table.shape[0], ids)
+    return jnp.take(table, ids, axis=0, mode="fill", fill_value=jnp.nan)
 
 
 def check_embeddings(embeddings: jax.Array, tokens: jax.Array, config: ModelConfig) -> None:
@@ -101,7 +104,7 @@ class TextTower(nn.Module):
         pos = self.param("pos_embed", nn.initializers.normal(0.01),
                          (c.context_length, c.text_width))
         if embeddings is None:
-            x = jnp.take(embedding, tokens, axis=0, mode="fill", fill_value=jnp.nan)
+            x = token_embeddings({"token_embed": embedding}, tokens)
         else:
             x = embeddings
         x = (x + pos[: tokens.shape[1]]).astype(dtype)
