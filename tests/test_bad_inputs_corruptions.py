@@ -114,6 +114,18 @@ def case_task_unknown_key(tmp_path):
     _run(severity=3)
 
 
+def case_jpeg_quality_100(tmp_path):
+    C.corrupt(IMAGE, "fog", 1, jpeg_quality=100)
+
+
+def case_task_crop_too_small(tmp_path):
+    _run(crop=4)
+
+
+def case_task_jpeg_quality_0(tmp_path):
+    _run(jpeg_quality=0)
+
+
 def case_mce_percentages(tmp_path):
     metrics.mean_corruption_error({"fog": [55.0]}, {"fog": [0.6]})
 
@@ -147,6 +159,9 @@ CASES = [
     (case_task_baseline_missing_file, ValueError, "baseline file .*base.json' does not exist"),
     (case_task_baseline_not_a_result, ValueError, "baseline must be a result of the corruption"),
     (case_task_unknown_key, TypeError, r"unknown key\(s\) \['severity'\]"),
+    (case_jpeg_quality_100, ValueError, "jpeg_quality must be None or an int in 1..95, got 100"),
+    (case_task_crop_too_small, ValueError, "crop must be None or an int side >= 8, got 4"),
+    (case_task_jpeg_quality_0, ValueError, "jpeg_quality must be None or an int in 1..95, got 0"),
     (case_mce_percentages, ValueError, "not an error in \\[0, 1\\]"),
     (case_mce_baseline_lacks_corruption, ValueError, "baseline has no errors for corruption"),
 ]

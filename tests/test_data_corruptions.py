@@ -236,3 +236,14 @@ def test_frost_without_its_images_says_where_to_get_them(tmp_path):
         C.corrupt(x, "frost", 1)
     with pytest.raises(ValueError, match="no image files"):
         C.corrupt(x, "frost", 1, frost_dir=tmp_path)
+
+
+def test_imagenet_crop_and_the_jpeg_save_of_imagenet_c():
+    coffee = skdata.coffee()  # 400 x 600: Resize(256) -> 256 x 384, CenterCrop(224) at (16, 80)
+    resized = np.asarray(Image.fromarray(coffee).resize((384, 256), Image.BILINEAR))
+    np.testing.assert_array_equal(C.imagenet_crop(coffee), resized[16:240, 80:304])
+    assert C.imagenet_crop(skdata.chelsea().transpose(1, 0, 2), 32).shape == (32, 32, 3)
+    x = PHOTOS[224][1]
+    saved = C.corrupt(x, "fog", 2, seed=3, jpeg_quality=85)
+    expected = ref.jpeg_compression(C.corrupt(x, "fog", 2, seed=3), 85, None, 224)
+    np.testing.assert_array_equal(saved, expected)

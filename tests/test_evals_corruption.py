@@ -88,6 +88,25 @@ def test_corrupted_features_equal_the_direct_ones_for_any_batch_size(scenes, nam
     assert not np.allclose(ctx.image_features(other).features, feats, atol=1e-4)
 
 
+def test_crop_and_jpeg_quality_prepare_and_save_like_imagenet_c(scenes):
+    model, params, tok = tiny_model()
+    ctx = EvalContext(model, params, tok, batch_size=N, progress=False)
+    data = corruption.corrupted_data(ctx.dataset(TASK), "contrast", 3, seed=1, crop=24,
+                                     jpeg_quality=85)
+    images = [C.corrupt(C.imagenet_crop(im, 24), "contrast", 3, jpeg_quality=85,
+                        seed=[1, zlib.crc32(b"contrast"), 3, i])
+              for i, im in enumerate(scenes["image"])]
+    np.testing.assert_allclose(ctx.image_features(data).features,
+                               _encoders()[0](np.stack(images)), atol=2e-5)
+    [result] = evals.evaluate(model, params, tok, {**TASK, "corruptions": ["contrast"],
+                                                   "severities": [3], "crop": 24}, context=ctx)
+    crops = np.stack([C.imagenet_crop(im, 24) for im in scenes["image"]])
+    names = list(shapes.classnames("attributes", "shape", shapes=SHAPES3))
+    w = _classifier(names, shapes.templates("attributes", "shape"))
+    clean = np.mean(np.argmax(_encoders()[0](crops) @ w, 1) == scenes["shape"])
+    assert result["metrics"]["clean/acc1"] == pytest.approx(clean, abs=1e-6)
+
+
 def test_baseline_gives_mce_and_relative_mce(scenes):
     model, params, tok = tiny_model()
     task = {**TASK, "corruptions": ["contrast", "pixelate"], "severities": [2, 5]}

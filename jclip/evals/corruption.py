@@ -17,6 +17,11 @@ Task keys (plus templates / classnames of zero-shot classification):
   table: None (per image: "cifar" for images <= 32 px, else "imagenet"), "imagenet" or "cifar".
   seed: int seed of the random corruptions.
   frost_dir: folder of the reference's frost images (needed for "frost").
+  crop: None, or a side S: every image (clean ones too) is first resized to a shorter side of
+    round(S 256 / 224) and centre-cropped to S x S, as ImageNet-C prepares the validation set
+    (S = 224); None corrupts the images as the dataset stores them.
+  jpeg_quality: None, or the JPEG quality of a save after the corruption (ImageNet-C's files are
+    JPEGs of quality 85; CIFAR-10-C's are not compressed).
   baseline: None, or a result of this task for the baseline model (a dict or its JSON file):
     adds mCE and relative mCE (``jclip.metrics.corruption_error``) over the shared cells.
 
@@ -46,6 +51,8 @@ DEFAULTS = {
     "seed": 0,
     "frost_dir": None,
     "baseline": None,
+    "crop": None,
+    "jpeg_quality": None,
 }
 TFDS_SETS = {"imagenet2012_corrupted": "imagenet2012", "cifar10_corrupted": "cifar10"}
 _TFDS_NAMES = {"cifar10_corrupted": {"glass_blur": "frosted_glass_blur",
@@ -98,10 +105,9 @@ def _passthrough(images):
     return out
 
 
-def corrupted_data(data: EvalData, name: str, severity: int, *, seed: int = 0, table=None,
-                   frost_dir=None) -> EvalData:
-    """``data`` with every image corrupted by (name, severity) before the preprocessing."""
-    C.severity_parameter(name, severity, table or "imagenet")  # checks name, severity, table
+def mapped_data(data: EvalData, fn, tag) -> EvalData:
+    """``data`` with ``fn(image uint8 [H, W, 3], index) -> image`` applied to every image before
+    the preprocessing; ``index`` is the image's position in the split (on every process)."""
 
     def make_batches(preprocess, batch_size, process_index, process_count, num_workers):
         from jclip.data import pipeline
@@ -119,9 +125,7 @@ def corrupted_data(data: EvalData, name: str, severity: int, *, seed: int = 0, t
         shape = None
         for batch in raw:
             rows = np.flatnonzero(np.asarray(batch["mask"], bool))
-            images = [C.corrupt(np.asarray(batch["image"][i], np.uint8), name, severity,
-                                seed=image_seed(seed, name, severity, start + k),
-                                table=table or "auto", frost_dir=frost_dir)
+            images = [fn(np.asarray(batch["image"][i], np.uint8), start + k)
                       for k, i in enumerate(rows)]
             start += len(rows)
             if images:
@@ -135,10 +139,31 @@ def corrupted_data(data: EvalData, name: str, severity: int, *, seed: int = 0, t
                 full[rows] = pixels
             yield {**batch, "image": full}
 
-    return dataclasses.replace(
-        data, name=f"{data.name}+{name}_{severity}", make_batches=make_batches,
-        fingerprint=fingerprint(data.fingerprint, "corruption", name, int(severity), int(seed),
-                                table, None if frost_dir is None else os.fspath(frost_dir)))
+    return dataclasses.replace(data, name=f"{data.name}+{tag[0]}", make_batches=make_batches,
+                               fingerprint=fingerprint(data.fingerprint, *tag))
+
+
+def cropped_data(data: EvalData, crop: int) -> EvalData:
+    """``data`` resized and centre-cropped as ImageNet-C prepares images (``C.imagenet_crop``)."""
+    return mapped_data(data, lambda image, _: C.imagenet_crop(image, crop), ("crop", int(crop)))
+
+
+def corrupted_data(data: EvalData, name: str, severity: int, *, seed: int = 0, table=None,
+                   frost_dir=None, crop=None, jpeg_quality=None) -> EvalData:
+    """``data`` with every image corrupted by (name, severity) before the preprocessing, seeded
+    by ``image_seed(seed, name, severity, index)``; with ``crop``, first resized and
+    centre-cropped (``C.imagenet_crop``); with ``jpeg_quality``, saved as JPEG afterwards."""
+    C.severity_parameter(name, severity, table or "imagenet")  # checks name, severity, table
+
+    def fn(image, index):
+        if crop is not None:
+            image = C.imagenet_crop(image, crop)
+        return C.corrupt(image, name, severity, seed=image_seed(seed, name, severity, index),
+                         table=table or "auto", frost_dir=frost_dir, jpeg_quality=jpeg_quality)
+
+    return mapped_data(data, fn, (
+        f"{name}_{severity}", "corruption", name, int(severity), int(seed), table,
+        None if frost_dir is None else os.fspath(frost_dir), crop, jpeg_quality))
 
 
 def _load_baseline(baseline) -> dict:
@@ -193,6 +218,13 @@ def check(task: dict) -> tuple[list[str], list[str], list[int], dict | None]:
     if "frost" in names:
         C.frost_images(task["frost_dir"])  # checks the folder
     baseline = None if task["baseline"] is None else _load_baseline(task["baseline"])
+    crop, quality = task["crop"], task["jpeg_quality"]
+    if crop is not None and (isinstance(crop, bool) or not isinstance(crop, (int, np.integer))
+                             or crop < 8):
+        raise ValueError(f"crop must be None or an int side >= 8, got {crop!r}")
+    if quality is not None and (isinstance(quality, bool) or not isinstance(
+            quality, (int, np.integer)) or not 1 <= quality <= 95):
+        raise ValueError(f"jpeg_quality must be None or an int in 1..95, got {quality!r}")
     return names, skipped, severities, baseline
 
 
@@ -202,13 +234,14 @@ def run(ctx, task: dict) -> dict:
     spec = task["dataset"]
     precomputed = spec in TFDS_SETS
     if precomputed:
-        if task.get("data") or table is not None:
-            raise ValueError(f"{spec} holds precomputed corruptions: data= and table= do not "
-                             "apply")
+        if task.get("data") or table is not None or task["crop"] or task["jpeg_quality"]:
+            raise ValueError(f"{spec} holds precomputed corruptions: data=, table=, crop= and "
+                             "jpeg_quality= do not apply")
         clean = ctx.dataset({**task, "dataset": TFDS_SETS[spec]})
     else:
         clean = ctx.dataset(task)
-    clean_acc, n = _accuracy(ctx, clean, task)
+    scored = clean if task["crop"] is None else cropped_data(clean, task["crop"])
+    clean_acc, n = _accuracy(ctx, scored, task)
     metrics, accuracy = {"clean/acc1": clean_acc}, {}
     for name in names:
         accuracy[name] = {}
@@ -218,7 +251,8 @@ def run(ctx, task: dict) -> dict:
                 data = ctx.dataset({**task, "dataset": f"{spec}/{config}_{severity}"})
             else:
                 data = corrupted_data(clean, name, severity, seed=task["seed"], table=table,
-                                      frost_dir=task["frost_dir"])
+                                      frost_dir=task["frost_dir"], crop=task["crop"],
+                                      jpeg_quality=task["jpeg_quality"])
             acc, _ = _accuracy(ctx, data, task)
             accuracy[name][str(severity)] = acc
             metrics[f"{name}/{severity}/acc1"] = acc

@@ -52,7 +52,7 @@ FUNCTIONS = {
 _MIN_SIDE = 8
 
 __all__ = ["BENCHMARK", "CORRUPTIONS", "EXTRA", "FUNCTIONS", "TABLES", "auto_table", "corrupt",
-           "frost_images", "severity_parameter"]
+           "frost_images", "imagenet_crop", "severity_parameter"]
 
 
 def severity_parameter(name: str, severity: int, table: str = "imagenet"):
@@ -72,8 +72,25 @@ def auto_table(height: int, width: int) -> str:
     return "cifar" if max(height, width) <= 32 else "imagenet"
 
 
+def imagenet_crop(image: np.ndarray, size: int = 224) -> np.ndarray:
+    """torchvision's Resize(round(size 256 / 224)) + CenterCrop(size) of a uint8 [H, W, 3]
+    image (PIL bilinear), the preparation of ImageNet-C's validation images (size 224)."""
+    from PIL import Image
+
+    image = np.asarray(image, np.uint8)
+    h, w = image.shape[:2]
+    short = int(round(size * 256 / 224))
+    if h <= w:
+        new_h, new_w = short, int(short * w / h)
+    else:
+        new_h, new_w = int(short * h / w), short
+    resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
+    top, left = int(round((new_h - size) / 2.0)), int(round((new_w - size) / 2.0))
+    return resized[top:top + size, left:left + size]
+
+
 def corrupt(images: np.ndarray, name: str, severity: int, *, seed=0, table: str = "auto",
-            frost_dir=None) -> np.ndarray:
+            frost_dir=None, jpeg_quality=None) -> np.ndarray:
     """Applies corruption ``name`` at ``severity`` (1..5) to uint8 images.
 
     Args:
@@ -84,6 +101,8 @@ def corrupt(images: np.ndarray, name: str, severity: int, *, seed=0, table: str 
         ``np.random.Generator``, which is advanced).
       table: "imagenet", "cifar" or "auto" (``auto_table``: "cifar" up to 32 px).
       frost_dir: folder of frost images (needed for "frost" only).
+      jpeg_quality: optional JPEG quality of a save after the corruption (ImageNet-C stores
+        its images as JPEGs of quality 85).
     Returns:
       uint8 array of the same shape.
     """
@@ -101,10 +120,15 @@ def corrupt(images: np.ndarray, name: str, severity: int, *, seed=0, table: str 
     c = severity_parameter(name, severity, table)
     if name == "frost":
         frost_images(frost_dir)  # checks the folder before any work
+    if jpeg_quality is not None and (isinstance(jpeg_quality, bool) or not isinstance(
+            jpeg_quality, (int, np.integer)) or not 1 <= jpeg_quality <= 95):
+        raise ValueError(f"jpeg_quality must be None or an int in 1..95, got {jpeg_quality!r}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     fn = FUNCTIONS[name]
     out = np.empty_like(batch)
     for i, image in enumerate(batch):
         y = fn(image, c, rng, table=table, frost_dir=frost_dir)
         out[i] = y if y.dtype == np.uint8 else np.uint8(np.clip(y, 0, 255))
+        if jpeg_quality is not None:
+            out[i] = digital.jpeg_compression(out[i], jpeg_quality, None)
     return out[0] if single else out
