@@ -100,11 +100,16 @@ def test_fine_tune_from_an_hf_folder_saves_the_wise_ft_model_and_resumes(hf_fold
                        jax.tree.leaves(jax.device_get(saved))):
         np.testing.assert_allclose(s, 0.5 * (np.float64(a) + np.float64(b)), rtol=1e-6,
                                    atol=1e-7)
+    # The saved WiSE-FT model is evaluated too, with the run's tasks.
+    assert "eval of the WiSE-FT model (alpha=0.5): color/acc1 " in out
+    wise = json.loads((tmp_path / "wise_ft_eval.json").read_text())
     # Rerunning the finished run resumes at its last checkpoint and says so.
     again = loop.Trainer(config, str(tmp_path))
     assert again.start_step == 3
-    again.close()
     assert "resumed from step 3 (checkpoint " in capsys.readouterr().out
+    again.state = {**again.state, "params": jax.tree.map(jax.numpy.asarray, saved)}
+    assert again.evaluate() == pytest.approx(wise["metrics"])  # the saved model's numbers
+    again.close()
 
 
 def test_init_from_checks_the_overrides_against_the_checkpoint(hf_folder):

@@ -83,7 +83,9 @@ def save_wise_ft_model(trainer, directory: str) -> str:
 
     With ``config.init_from`` and ``config.wise_ft_alpha`` set, the saved params are
     ``wise_ft(init_from params, fine-tuned params, alpha)``; the train state itself is left as it
-    was (its params are swapped back after saving). Otherwise this is ``save_model``.
+    was (its params are swapped back after saving). The run's eval tasks are run on the
+    interpolated params too: printed and written to ``<workdir>/wise_ft_eval.json`` (the loop's
+    metrics.jsonl holds the fine-tuned params' results). Otherwise this is ``save_model``.
     """
     config = trainer.config
     alpha = config.get("wise_ft_alpha", None)
@@ -99,6 +101,18 @@ def save_wise_ft_model(trainer, directory: str) -> str:
     mixed = wise_ft(zeroshot, jax.device_get(host), alpha)
     trainer.state = {**trainer.state, "params": jax.tree.map(jnp.asarray, mixed)}
     try:
-        return trainer.save_model(directory)
+        path = trainer.save_model(directory)
+        if trainer.eval_tasks:  # the saved (interpolated) model is the one to report
+            results = trainer.evaluate()
+            if jax.process_index() == 0:
+                import json
+                import os
+
+                print(f"eval of the WiSE-FT model (alpha={alpha}): " + " ".join(
+                    f"{k} {v:.4f}" for k, v in sorted(results.items())), flush=True)
+                out = os.path.join(trainer.workdir, "wise_ft_eval.json")
+                with open(out, "w") as f:
+                    json.dump({"alpha": alpha, "metrics": results}, f, indent=1)
+        return path
     finally:
         trainer.state = {**trainer.state, "params": finetuned}
