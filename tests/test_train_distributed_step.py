@@ -68,7 +68,8 @@ def _close(a, b, tol=1e-5):
 CASES = {
     "clip": [("clip", {"strategy": "all_gather", "label_smoothing": 0.1}),
              ("clip", {"strategy": "local"}), ("clip", {"impl": "kernel"}),
-             ("cwcl", {"counting_weight": 0.5})],
+             ("cwcl", {"counting_weight": 0.5}), ("cloob", {"inv_tau": 14.3}),
+             ("cloob", {"inv_tau": 0.0})],  # fixed and learned inverse temperature
     "siglip": [("siglip", {"strategy": "all_gather"}), ("siglip", {"strategy": "ring"}),
                ("siglip", {"impl": "kernel"})],
 }
