@@ -98,3 +98,37 @@ def test_real_cifar_config_runs_offline_on_mock_data(tmp_path):
     assert set(seed["effective_robustness"]) == {"hf_clip_quickgelu", "hf_clip_gelu"}
     assert set(seed["models"]["hf_clip_gelu"]["ood"]) == {"cifar100", "svhn"}
     assert "cifar10_1" in seed["calibration"]["shifts"]
+
+
+def test_real_imagenet_shifts_run_offline_on_mock_data(tmp_path):
+    """ImageNet-V2 / -Sketch through the real config's tasks, one template to keep the 1000-class
+    classifier small. (-A / -R are left out: tfds' mock data draws their labels from all 1000
+    classes, which the 200-class subset rightly refuses.)"""
+    import tensorflow_datasets as tfds
+
+    from jclip.tokenizer import WordTokenizer
+
+    # 1000 two-word class names over 40 words, so the vocabulary fits the 500-token fixture.
+    alphabet = [f"w{i}" for i in range(40)]
+    names = [f"{alphabet[i // 40]} {alphabet[i % 40]}" for i in range(1000)]
+    words = set(WordTokenizer(["a"]).split("a photo of a .")) | set(alphabet)
+    config = real.get_config("imagenet")
+    config.models = [dict(name=n, source=_word_model(tmp_path, n, words))
+                     for n in ("hf_clip_quickgelu", "hf_clip_gelu")]
+    config.reference_model = "hf_clip_quickgelu"
+    one = dict(templates=["a photo of a {}."], classnames=names)
+    tasks = config.tasks.to_dict()
+    config.tasks = {"id": {**tasks["id"], **one},
+                    "shifts": {k: {**t, **one} for k, t in tasks["shifts"].items()
+                               if k in ("imagenet_v2", "imagenet_sketch")}}
+    config.er_shifts = ("imagenet_v2", "imagenet_sketch")
+    config.er_primary = "imagenet_v2"
+    with tfds.testing.mock_data(num_examples=6):
+        summary = study.run(config, [0], str(tmp_path / "run"))
+    seed = summary["per_seed"]["0"]
+    assert set(seed["models"]["hf_clip_gelu"]["shifts"]) == {"imagenet_v2", "imagenet_sketch"}
+    with open(tmp_path / "run" / "seed_0" / "evals" / "hf_clip_gelu" / "shifts__imagenet_v2.json"
+              ) as f:
+        result = json.load(f)
+    assert result["num_examples"] == 6 and not np.isnan(result["metrics"]["acc5"])
+    assert set(seed["effective_robustness"]) == {"hf_clip_quickgelu", "hf_clip_gelu"}
