@@ -32,6 +32,7 @@ cells)[, "mce", "relative_mce"]}, "accuracy": {corruption: {"<severity>": acc1}}
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import os
@@ -123,21 +124,28 @@ def mapped_data(data: EvalData, fn, tag) -> EvalData:
                                 process_index=process_index, process_count=process_count,
                                 num_workers=num_workers)
         shape = None
-        for batch in raw:
-            rows = np.flatnonzero(np.asarray(batch["mask"], bool))
-            images = [fn(np.asarray(batch["image"][i], np.uint8), start + k)
-                      for k, i in enumerate(rows)]
-            start += len(rows)
-            if images:
-                pixels = np.asarray(preprocess(images))
-                shape, dtype = pixels.shape[1:], pixels.dtype
-            elif shape is None:
-                probe = np.asarray(preprocess([np.zeros((8, 8, 3), np.uint8)]))
-                shape, dtype = probe.shape[1:], probe.dtype
-            full = np.zeros((len(batch["mask"]),) + tuple(shape), dtype)
-            if images:
-                full[rows] = pixels
-            yield {**batch, "image": full}
+        pool = concurrent.futures.ThreadPoolExecutor(num_workers) if num_workers > 1 else None
+        try:
+            for batch in raw:
+                rows = np.flatnonzero(np.asarray(batch["mask"], bool))
+                jobs = [(np.asarray(batch["image"][i], np.uint8), start + k)
+                        for k, i in enumerate(rows)]
+                images = list(pool.map(lambda job: fn(*job), jobs) if pool else
+                              (fn(*job) for job in jobs))  # seeded per index: same either way
+                start += len(rows)
+                if images:
+                    pixels = np.asarray(preprocess(images))
+                    shape, dtype = pixels.shape[1:], pixels.dtype
+                elif shape is None:
+                    probe = np.asarray(preprocess([np.zeros((8, 8, 3), np.uint8)]))
+                    shape, dtype = probe.shape[1:], probe.dtype
+                full = np.zeros((len(batch["mask"]),) + tuple(shape), dtype)
+                if images:
+                    full[rows] = pixels
+                yield {**batch, "image": full}
+        finally:
+            if pool is not None:
+                pool.shutdown()
 
     return dataclasses.replace(data, name=f"{data.name}+{tag[0]}", make_batches=make_batches,
                                fingerprint=fingerprint(data.fingerprint, *tag))
