@@ -350,6 +350,8 @@ def run(config, seeds, workdir: str) -> dict:
     summary["config"] = config
     common.write_json(summary, os.path.join(workdir, "summary.json"))
     plots.make_all(summary, workdir)
+    with open(os.path.join(workdir, "results.md"), "w") as f:
+        f.write(results_table(summary))
     print(report(summary), flush=True)
     return summary
 
@@ -378,6 +380,71 @@ def report(summary: dict) -> str:
         lines.append(f"ECE (ID) {100 * c['ece']:.1f} -> {100 * c['ece_temperature_scaled']:.1f} "
                      f"after temperature scaling (T = {c['temperature']:.2f})")
     return "\n".join(lines)
+
+
+def _pm(summary, *path, scale=100.0, digits=1, sign=False) -> str:
+    m, s = summary["mean"], summary["std"]
+    for k in path:
+        m, s = m[k], s[k]
+    return f"{scale * m:{'+' if sign else ''}.{digits}f} ± {scale * s:.{digits}f}"
+
+
+def results_table(summary: dict) -> str:
+    """Markdown tables of the summary (mean ± std over the seeds, percent)."""
+    mean = summary["mean"]
+    out = [f"Seeds {summary['seeds']}; mean ± std over seeds, in percent.", ""]
+    if "corruptions" in mean:
+        sev = sorted(mean["corruption_severity_mean"], key=int)
+        out += ["| corruption | " + " | ".join(f"severity {s}" if s != "0" else "clean"
+                                             for s in sev) + " |",
+                "|---" * (len(sev) + 1) + "|",
+                "| **mean** | " + " | ".join(_pm(summary, "corruption_severity_mean", s)
+                                           for s in sev) + " |"]
+        for name in sorted(mean["corruptions"]):
+            out.append(f"| {name} | {_pm(summary, 'corruption_severity_mean', '0')} | "
+                       + " | ".join(_pm(summary, "corruptions", name, s) for s in sev[1:])
+                       + " |")
+        out.append("")
+    if "spurious" in mean:
+        out += ["| train correlation | easy | hard | drop |", "|---|---|---|---|"]
+        out += [f"| {c} | {_pm(summary, 'spurious', c, 'easy')} | "
+                f"{_pm(summary, 'spurious', c, 'hard')} | {_pm(summary, 'spurious', c, 'drop')} |"
+                for c in sorted(mean["spurious"], key=float)]
+        out.append("")
+    if "ood" in mean:
+        out += ["| OOD score | AUROC | AUPR-in | FPR95 | FPR95 (OOD positive) |",
+                "|---|---|---|---|---|"]
+        out += [f"| {s} | {_pm(summary, 'ood', s, 'auroc')} | "
+                f"{_pm(summary, 'ood', s, 'aupr_in')} | {_pm(summary, 'ood', s, 'fpr95')} | "
+                f"{_pm(summary, 'ood', s, 'fpr95_ood_positive')} |" for s in mean["ood"]]
+        out.append("")
+    if "effective_robustness" in mean:
+        shift = summary.get("config", {}).get("er_primary")
+        out += [f"| model | ID acc | {shift} acc | ER |", "|---|---|---|---|"]
+        for model in mean["effective_robustness"]:
+            out.append(f"| {model} | {_pm(summary, 'models', model, 'id_acc1')} | "
+                       f"{_pm(summary, 'effective_robustness_by_shift', shift, 'ood', model)} |"
+                       f" {_pm(summary, 'effective_robustness', model, sign=True)} |")
+        fit = mean.get("effective_robustness_fit") or {}
+        if "slope" in fit:
+            term = lambda k: _pm(summary, "effective_robustness_fit", k, scale=1, digits=2)
+            out.append(f"\nFit: logit(OOD) = ({term('slope')}) logit(ID) + ({term('intercept')})"
+                       f", r = {term('r')}.")
+        out.append("")
+    if "calibration" in mean:
+        cal = mean["calibration"]
+        out += [f"Temperature fitted on ID validation: T = "
+                f"{_pm(summary, 'calibration', 'temperature', scale=1, digits=1)}.", "",
+                "| set | acc | ECE | ECE (T-scaled) | NLL | NLL (T-scaled) |",
+                "|---|---|---|---|---|---|"]
+        rows = [("id", ("calibration",))] + [(n, ("calibration", "shifts", n))
+                                             for n in cal.get("shifts", {})]
+        for name, path in rows:
+            out.append(f"| {name} | {_pm(summary, *path, 'acc1')} | {_pm(summary, *path, 'ece')}"
+                       f" | {_pm(summary, *path, 'ece_temperature_scaled')} | "
+                       f"{_pm(summary, *path, 'nll', scale=1, digits=2)} | "
+                       f"{_pm(summary, *path, 'nll_temperature_scaled', scale=1, digits=2)} |")
+    return "\n".join(out) + "\n"
 
 
 def main(argv) -> int:
