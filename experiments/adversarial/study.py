@@ -20,6 +20,7 @@ import os
 import time
 
 import ml_collections
+import numpy as np
 
 from experiments import common
 
@@ -60,20 +61,34 @@ def finetune(config, method: str, seed: int, base: str, workdir: str) -> tuple[s
     return os.path.join(workdir, "model"), info
 
 
+def datasets(config) -> tuple[str, ...]:
+    """The evaluation datasets: ``eval.datasets`` (real data) or the one ``eval.dataset``."""
+    e = config.eval
+    return tuple(e.get("datasets", None) or (e.dataset,))
+
+
 def eval_tasks(config, seed: int, *, defense=None, adaptive: bool = False) -> list[dict]:
-    """One ``adversarial`` task per eps of ``config.eval`` on the seed's held-out scenes."""
+    """One ``adversarial`` task per (dataset, eps) of ``config.eval``; the synthetic scenes of
+    seed s are generated with seed ``EVAL_SEED_OFFSET + s``."""
     e = config.eval
     out = []
-    for eps in e.eps:
-        task = dict(type="adversarial", dataset=e.dataset, attack=e.attack, eps=float(eps),
-                    steps=int(e.steps), step_size=float(e.step_size) * float(eps), units="255",
-                    templates=list(e.templates), defense=defense, adaptive=bool(adaptive),
-                    data=dict(label=e.label, num_examples=int(e.num_examples),
-                              seed=EVAL_SEED_OFFSET + int(seed), options=dict(e.options)),
-                    name=f"adversarial_{defense or 'none'}{'_adaptive' if adaptive else ''}"
-                         f"_eps{eps_key(eps)}")
-        task.update(dict(config.get("task_options", None) or {}))
-        out.append(task)
+    for dataset in datasets(config):
+        data = dict(e.get("data", None) or {})
+        if dataset.startswith("jclip_shapes/"):
+            data.update(label=e.label, num_examples=int(e.num_examples),
+                        seed=EVAL_SEED_OFFSET + int(seed), options=dict(e.options))
+        for eps in e.eps:
+            task = dict(type="adversarial", dataset=dataset, attack=e.attack, eps=float(eps),
+                        steps=int(e.steps), step_size=float(e.step_size) * float(eps),
+                        units="255", defense=defense, adaptive=bool(adaptive), data=data,
+                        name=f"{dataset}_{defense or 'none'}{'_adaptive' if adaptive else ''}"
+                             f"_eps{eps_key(eps)}")
+            if e.get("templates", None):
+                task["templates"] = list(e.templates)
+            if e.get("split", None):
+                task["split"] = e.split
+            task.update(dict(config.get("task_options", None) or {}))
+            out.append(task)
     return out
 
 
@@ -94,11 +109,20 @@ def evaluate(folder: str, tasks: list[dict], batch_size: int) -> list[dict]:
 
 
 def _curve(results: list[dict], clean_key: str, robust_key: str) -> dict:
-    """{"clean", "robust": {eps: acc}} of the per-eps task results."""
-    clean = [r["metrics"][clean_key] for r in results]
-    return {"clean": float(clean[0]),
-            "robust": {eps_key(r["task_config"]["eps"]): float(r["metrics"][robust_key])
-                       for r in results}}
+    """{"clean", "robust": {eps: acc}} of the per-(dataset, eps) task results, averaged over the
+    datasets (the papers' average over datasets), with "per_dataset" when there are several."""
+    by_dataset = {}
+    for r in results:
+        d = by_dataset.setdefault(r["dataset"], {"clean": float(r["metrics"][clean_key]),
+                                                 "robust": {}})
+        d["robust"][eps_key(r["task_config"]["eps"])] = float(r["metrics"][robust_key])
+    curves = list(by_dataset.values())
+    out = {"clean": float(np.mean([c["clean"] for c in curves])),
+           "robust": {k: float(np.mean([c["robust"][k] for c in curves]))
+                      for k in curves[0]["robust"]}}
+    if len(curves) > 1:
+        out["per_dataset"] = by_dataset
+    return out
 
 
 def run_seed(config, seed: int, base: str, workdir: str, log=print) -> dict:

@@ -15,7 +15,7 @@ from experiments.configs import shapes_tiny
 def finetune_config():
     """Trainer config shared by the fine-tunes (the loss block is filled per method)."""
     c = shapes_tiny.get_config()
-    c.total_steps = 300
+    c.total_steps = 200
     c.batch_size = 32
     c.log_every = 50
     c.eval_every = 0
@@ -43,10 +43,13 @@ def get_config(arg=None):
     c.finetune = finetune_config()
     shapes = c.finetune.data.options["shapes"]
     # Per-method loss blocks (jclip.train.objectives_adversarial); eps in [0, 1] pixel units.
+    # Both train at eps 4/255 (the TeCoA-4 / FARE-4 models of Schlarmann et al., 2024) with 2
+    # PGD steps of 2/255: the vanilla model already keeps ~95 % accuracy at 1/255, so TeCoA's
+    # ImageNet recipe (eps 1/255) has almost nothing to fit here (its loss is ~0 within 50 steps).
     c.methods = ml_collections.ConfigDict()
-    c.methods.tecoa = dict(name="tecoa", eps=1 / 255, step_size=1 / 255, attack_steps=2,
+    c.methods.tecoa = dict(name="tecoa", eps=4 / 255, step_size=2 / 255, attack_steps=2,
                            classnames=tuple(shapes), templates=("a photo of a {}",))
-    c.methods.fare = dict(name="fare", eps=1 / 255, step_size=1 / 255, attack_steps=2)
+    c.methods.fare = dict(name="fare", eps=4 / 255, step_size=2 / 255, attack_steps=2)
     c.eval = ml_collections.ConfigDict()
     c.eval.dataset = "jclip_shapes/attributes"
     c.eval.label = "shape"
