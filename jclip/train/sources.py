@@ -7,8 +7,9 @@
   classification  a class-per-folder set (``data.path``, optionally ``folder:DIR``) or a tfds
                   classification set (``data.tfds_name``) with captions from class names and
                   templates (``data.templates``, ``jclip.heads.prompts``): FLYP / TeCoA data
+  mixture         several of the above, weighted (``data.mixture``, jclip.train.mixture)
 
-One source per run (the shapes configs mix scene kinds within their source). Every source but
+The shapes configs also mix scene kinds within their source. Every source but
 shapes reads only this process's shard and uploads only its own rows
 (``sharding.local_batch_to_global``); shapes keeps its original path (each process generates the
 whole global batch and uploads its own rows) so its losses stay exactly those of earlier runs.
@@ -203,7 +204,14 @@ SOURCES = {
     "tfds_pairs": _tfds_pairs,
     "wds": _wds,
     "classification": _classification,
+    "mixture": lambda *args: _mixture(*args),
 }
+
+
+def _mixture(config, tokenizer, model_config, counterfactual):
+    from jclip.train import mixture  # several sources of the types above, weighted
+
+    return mixture.make_mixture(config, tokenizer, model_config, counterfactual)
 
 
 def make_batches(config, tokenizer, model_config, *, counterfactual: bool = False):
