@@ -15,6 +15,13 @@ reference's order and with the same call, from ``np.random.default_rng(seed)``, 
 deterministic function of (image, name, severity, seed, table). A batch draws its images one
 after the other from one generator.
 
+Library versions: the formulas follow today's scikit-image (random_noise's s&p draws one
+Bernoulli mask per value) and scipy >= 1.6 (map_coordinates' "reflect" border); ImageNet-C was
+generated in 2018 with older releases, whose s&p sampling and out-of-image interpolation may
+differ slightly. OpenCV's and ImageMagick's steps are re-implemented from their definitions
+(``filters``, ``edges``) and checked against independent loop implementations, not against
+OpenCV or ImageMagick themselves (neither is a dependency).
+
 Frost blends crops of six frost photographs that the reference ships; jclip does not ship them:
 pass ``frost_dir=`` (a folder with frost1.png .. frost6.jpg, or any images), else frost raises.
 """
