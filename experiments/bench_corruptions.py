@@ -102,12 +102,14 @@ def figure(path: str, severity: int = 3, size: int = 224) -> str:
     fig.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=80, format="png")
+    fig.savefig(buf, dpi=72, format="png")
     plt.close(fig)
     from PIL import Image
 
-    # a 256-colour palette keeps the committed figure small
-    Image.open(buf).convert("RGB").quantize(256).save(path, optimize=True)
+    # a dithered 256-colour palette keeps the committed figure small
+    image = Image.open(buf).convert("RGB")
+    palette = image.quantize(256, method=Image.Quantize.MEDIANCUT)
+    image.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG).save(path, optimize=True)
     return path
 
 
