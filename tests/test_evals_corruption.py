@@ -188,3 +188,11 @@ def test_cli_corruption_and_severity_flags(tmp_path, capsys):
     assert "severity must be an int in 1..5, got 6" in capsys.readouterr().err
     assert cli.main(base + ["--task", "linear_probe", "--corruption", "contrast"]) == 2
     assert "apply to --task corruption" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec", sorted(corruption.TFDS_SETS))
+def test_every_corruption_and_severity_names_a_tfds_config(spec):
+    configs = set(tfds.builder_cls(spec).builder_configs)
+    for name in C.CORRUPTIONS:
+        config = corruption._TFDS_NAMES.get(spec, {}).get(name, name)
+        assert {f"{config}_{s}" for s in range(1, 6)} <= configs, (spec, name)
