@@ -23,7 +23,8 @@ Task keys (plus templates / classnames of zero-shot classification):
   jpeg_quality: None, or the JPEG quality of a save after the corruption (ImageNet-C's files are
     JPEGs of quality 85; CIFAR-10-C's are not compressed).
   baseline: None, or a result of this task for the baseline model (a dict or its JSON file):
-    adds mCE and relative mCE (``jclip.metrics.corruption_error``) over the shared cells.
+    adds mCE and relative mCE (``jclip.metrics.corruption_error``) over the shared cells (the
+    paper's mCE averages the 15 "benchmark" corruptions, frost included).
 
 Result: {"metrics": {"clean/acc1", "<corruption>/<severity>/acc1", "mean/acc1" (mean over all
 cells)[, "mce", "relative_mce"]}, "accuracy": {corruption: {"<severity>": acc1}},
