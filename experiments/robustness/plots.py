@@ -62,6 +62,16 @@ def _logit(p):
     return np.log(p / (1 - p))
 
 
+def _spaced(ticks, gap):
+    """The ticks (sorted probabilities) thinned so that neighbours lie >= gap apart in logit,
+    keeping 0.5 when present."""
+    keep = []
+    for t in sorted(ticks, key=lambda t: abs(_logit(t))):  # from 0.5 outwards
+        if all(abs(_logit(t) - _logit(k)) >= gap for k in keep):
+            keep.append(t)
+    return np.array(sorted(keep))
+
+
 def plot_effective(summary: dict, path: str):
     from jclip.metrics import effective_robustness as er
 
@@ -69,7 +79,8 @@ def plot_effective(summary: dict, path: str):
     shifts = list(summary["per_seed"][str(summary["seeds"][0])]
                   ["effective_robustness_by_shift"])
     fig, axes = plt.subplots(1, len(shifts), figsize=(4.3 * len(shifts), 4), squeeze=False)
-    ticks = np.array([0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99])
+    ticks = np.array([1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9,
+                      0.95, 0.98, 0.99, 0.999, 0.9999])
     for ax, shift in zip(axes[0], shifts):
         for k, seed in enumerate(summary["seeds"]):
             entry = summary["per_seed"][str(seed)]["effective_robustness_by_shift"][shift]
@@ -89,9 +100,9 @@ def plot_effective(summary: dict, path: str):
         lo, hi = ax.get_xlim()
         lo, hi = min(lo, ax.get_ylim()[0]), max(hi, ax.get_ylim()[1])
         ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
-        inside = ticks[(_logit(ticks) >= lo) & (_logit(ticks) <= hi)]
-        ax.set_xticks(_logit(inside), [f"{t:g}" for t in inside])
-        ax.set_yticks(_logit(inside), [f"{t:g}" for t in inside])
+        inside = _spaced(ticks[(_logit(ticks) >= lo) & (_logit(ticks) <= hi)], (hi - lo) / 9)
+        ax.set_xticks(_logit(inside), [f"{t:g}" for t in inside], fontsize=7)
+        ax.set_yticks(_logit(inside), [f"{t:g}" for t in inside], fontsize=7)
         ax.set(xlabel="ID accuracy (logit axis)", ylabel=f"{shift} accuracy (logit axis)",
                title=f"Effective robustness: {shift}")
         ax.grid(alpha=0.3)
