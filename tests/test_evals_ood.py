@@ -11,6 +11,7 @@ from tests.evals_helpers import SHAPES3, tiny_model
 from tests.test_evals_tasks import _image_features, _reference_classifier
 
 N = 64
+SCENES = "jclip_shapes/spurious_texture"
 ID_OPTS = {"image_size": 32, "shapes": SHAPES3, "correlation": 1 / 3}
 OOD_OPTS = {**ID_OPTS, "shapes": ("star", "diamond", "cross")}
 
@@ -70,3 +71,20 @@ def test_the_ood_set_must_differ_from_the_id_set():
     task["ood_data"] = task["data"]
     with pytest.raises(ValueError, match="OOD set must differ from the ID set"):
         evals.evaluate(model, params, tok, task, progress=False)
+
+
+def test_command_line_plans_ood_calibration_and_spurious_tasks():
+    from jclip.evals import cli
+
+    parse = lambda *a: cli.build_parser().parse_args(["--model", "m", "--dataset", SCENES, *a])
+    ((_, _, task, _),) = cli.plan(parse("--task", "ood", "--ood_dataset",
+                                        "jclip_shapes/spurious_color"))
+    assert task["type"] == "ood" and task["ood_dataset"] == "jclip_shapes/spurious_color"
+    assert task["dataset"] == SCENES and task["scores"] == "all"
+    ((_, _, task, _),) = cli.plan(parse("--task", "calibration"))
+    assert task["type"] == "calibration" and task["n_bins"] == 15
+    ((_, _, task, _),) = cli.plan(parse("--task", "spurious"))
+    assert task["type"] == "spurious"
+    with pytest.raises(ValueError, match="--task ood needs --ood_dataset"):
+        cli.plan(parse("--task", "ood"))
+

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "corruption (implied by --task auto)")
     p.add_argument("--severity", type=int, nargs="+", default=None, metavar="K",
                    help="corruption severities in 1..5 (default: all five)")
+    p.add_argument("--ood_dataset", default=None, metavar="SPEC",
+                   help="OOD set of --task ood (the --dataset sets are the ID sets)")
+    p.add_argument("--ood_split", default=None, help="split of --ood_dataset")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--cache_dir", default=None, help="on-disk cache of image features")
     p.add_argument("--num_workers", type=int, default=2, help="image decoding threads")
@@ -165,6 +168,12 @@ def plan(args) -> list[tuple[str, str, dict, str]]:
                     task["templates"] = args.templates
                 if args.severity:
                     task["severities"] = list(args.severity)
+            if kind == "ood":
+                if not args.ood_dataset:
+                    raise ValueError("--task ood needs --ood_dataset (the OOD set)")
+                task.update(ood_dataset=args.ood_dataset, ood_split=args.ood_split)
+            if kind in ("ood", "calibration", "spurious") and args.templates:
+                task["templates"] = args.templates
             if args.classnames:
                 task["classnames"] = args.classnames
             task = runner.check_task(task)
