@@ -9,11 +9,12 @@
 """
 
 from jclip.attacks.apgd import apgd, autoattack_eval
+from jclip.attacks.counterattack import counterattack
 from jclip.attacks.forward import embedding_fn, to_model_input, zeroshot_logits_fn
 from jclip.attacks.losses import cross_entropy, cw_margin, dlr, dlr_targeted, embedding_distance
 from jclip.attacks.pgd import pgd
 
 __all__ = [
-    "pgd", "apgd", "autoattack_eval", "zeroshot_logits_fn", "embedding_fn", "to_model_input",
-    "cross_entropy", "cw_margin", "dlr", "dlr_targeted", "embedding_distance",
+    "pgd", "apgd", "autoattack_eval", "counterattack", "zeroshot_logits_fn", "embedding_fn",
+    "to_model_input", "cross_entropy", "cw_margin", "dlr", "dlr_targeted", "embedding_distance",
 ]
