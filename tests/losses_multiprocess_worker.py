@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 from jax.sharding import Mesh, NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
-from jclip import losses  # noqa: E402
+from jclip import kernels, losses  # noqa: E402
 
 CASES = {
     "clip/all_gather": lambda x, y, ax: losses.clip_loss(x, y, 20.0, axis_name=ax),
@@ -26,6 +26,11 @@ CASES = {
     "siglip/ring": lambda x, y, ax: losses.siglip_loss(
         x, y, 10.0, -3.0, axis_name=ax, strategy="ring"
     ),
+    # The memory-flat kernels' ring (interpreted Pallas on CPU, XLA tiles otherwise).
+    "kernels.contrastive_loss/ring": lambda x, y, ax: kernels.contrastive_loss(
+        x, y, 20.0, impl="xla", block_size=2, axis_name=ax),
+    "kernels.sigmoid_loss/ring": lambda x, y, ax: kernels.sigmoid_loss(
+        x, y, 10.0, -3.0, impl="xla", block_size=2, axis_name=ax),
 }
 
 

@@ -252,4 +252,4 @@ def test_two_processes_with_two_devices_each():
                 proc.kill()
     for pid, (proc, out) in enumerate(zip(procs, outputs, strict=True)):
         assert proc.returncode == 0, f"process {pid} failed:\n{out[-3000:]}"
-        assert f"process {pid}: 4 losses exact" in out
+        assert f"process {pid}: 6 losses exact" in out

@@ -13,7 +13,9 @@ The shapes configs also mix scene kinds within their source. Every source but
 shapes reads only this process's shard and uploads only its own rows
 (``sharding.local_batch_to_global``); shapes keeps its original path (each process generates the
 whole global batch and uploads its own rows) so its losses stay exactly those of earlier runs.
-Batches are a pure function of (seed, step): the data position of a run is its step.
+Batches are a pure function of (seed, step): the data position of a run is its step. (For the
+file sources they also depend on the process count, since each process shuffles its own shard:
+resume with the same number of processes for bit-exact losses.)
 Common fields: ``data.on_error`` ("error" | "skip"), ``data.augment`` (random resized crop,
 ``data.augment_scale``), ``data.num_workers``.
 """
