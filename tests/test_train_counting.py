@@ -113,3 +113,39 @@ def test_missing_error_policy_raises_in_a_source(micro, data):  # noqa: F811
                                       counterfactual=dict(missing="error"))
     with pytest.raises(ValueError, match="states no number"):
         batches.batch(0)
+
+
+def test_masked_term_under_shard_map_equals_one_device():
+    """The masked term on a (4, 2) mesh of 8 CPU devices: the loss, counting_rows and the
+    gradients of one device (a gradient N times too large would fail)."""
+    import jax
+
+    import jclip
+    from jclip.train import sharding, state
+    from jclip.train import step as step_lib
+    from tests.test_train_distributed_step import CONFIGS, B, _loss_config, _tokens, _value_and_grad
+
+    if jax.device_count() < 8:
+        pytest.skip("needs 8 devices (tests/conftest.py)")
+    rng = np.random.default_rng(0)
+    mask = np.zeros(B, np.float32)
+    mask[[0, 3, 4, 9, 15]] = 1  # rows on several devices, some devices with none
+    batch = {"image": rng.normal(size=(B, 32, 32, 3)).astype(np.float32),
+             "tokens": _tokens(rng, B), "tokens_counterfactual": _tokens(rng, B),
+             "count_mask": mask}
+    model = jclip.create_model(CONFIGS["clip"])
+    params = jax.jit(lambda r: state.init_params(model, r))(jax.random.PRNGKey(1))
+    config = _loss_config("clip", counting_weight=1.0)
+    ((ref, ref_aux), ref_g), = _value_and_grad([step_lib.make_loss_fn(config, model)], params,
+                                               batch)
+    mesh = sharding.make_mesh(4, 2)
+    ((loss, aux), grads), = _value_and_grad([step_lib.make_loss_fn(config, model, mesh=mesh)],
+                                            params, batch, mesh)
+    assert float(ref_aux["counting_rows"]) == float(aux["counting_rows"]) == 5
+    assert float(loss) == pytest.approx(float(ref), rel=1e-5)
+    assert float(aux["counting_loss"]) == pytest.approx(float(ref_aux["counting_loss"]),
+                                                        rel=1e-5)
+    flat_ref, flat = jax.tree.leaves(ref_g), jax.tree.leaves(grads)
+    scale = max(float(np.max(np.abs(r))) for r in flat_ref)
+    for g, r in zip(flat, flat_ref):
+        assert float(np.max(np.abs(np.asarray(g, np.float64) - r))) <= 1e-5 * scale

@@ -41,6 +41,7 @@ def eval_tasks(n: int, max_count: int = 6, image_size: int = 64):
 
 
 def get_config(arg=None):
+    """``arg="nosweep"``: the two arms only (lambda 0 and 1), for the 3-seed run."""
     c = ml_collections.ConfigDict()
     c.init_from = ""  # "": the base model below
     c.base_config = ""  # a trainer config to train the base from; "": the shared base model
@@ -75,4 +76,8 @@ def get_config(arg=None):
                      unseen_count_mae=("unseen_shape", "mae"),
                      shape_accuracy=("shape", "acc1"), color_accuracy=("color", "acc1"))
     c.confusion_eval = "count"  # the eval whose confusion matrices and per-count accuracy plot
+    if arg == "nosweep":
+        c.sweep = ()
+    elif arg:
+        raise ValueError(f"counting default config: unknown arg {arg!r} (known: 'nosweep')")
     return c
