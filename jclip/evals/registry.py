@@ -9,6 +9,7 @@ here.
 from __future__ import annotations
 
 from jclip.evals import (
+    adversarial,
     calibration,
     corruption,
     counting,
@@ -32,6 +33,7 @@ TASKS = {
     "calibration": calibration,
     "spurious": spurious,
     "counting": counting,
+    "adversarial": adversarial,
 }
 
 # Keys every task accepts: what to evaluate on, and how the caller names / schedules it.

@@ -1,0 +1,97 @@
+"""The ``adversarial`` eval task: [0, 1] pixels from uint8 scenes, attack settings, metrics
+recomputed with jclip.attacks directly, the ttc defence (and adaptive attacks through it)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jclip
+from jclip import attacks, evals
+from jclip.data import shapes
+from jclip.evals import adversarial
+from tests.evals_helpers import SHAPES3, tiny_model
+
+N, SEED = 12, 3
+DATA = {"label": "color", "num_examples": N, "seed": SEED, "options": {"shapes": SHAPES3}}
+
+
+def _task(**kw):
+    return {"type": "adversarial", "dataset": "jclip_shapes/attributes", "data": DATA, **kw}
+
+
+def _scenes_and_classifier():
+    model, params, tok = tiny_model()
+    scenes = shapes.generate("attributes", N, (SEED, 1), shapes=SHAPES3)
+    names = shapes.classnames("attributes", "color", shapes=SHAPES3)
+    templates = shapes.templates("attributes", "color")
+    classifier = jclip.zeroshot.build_classifier(model, params, tok, list(names), templates)
+    return scenes, np.asarray(classifier, np.float32).T
+
+
+def test_unit_pixels_are_the_uint8_grid_and_match_preprocess():
+    model, _, _ = tiny_model()
+    images = np.random.RandomState(0).randint(0, 256, (3, 32, 32, 3)).astype(np.uint8)
+    np.testing.assert_array_equal(adversarial.unit_pixels(images, model.config),
+                                  images.astype(np.float32) / np.float32(255))
+    big = np.random.RandomState(1).randint(0, 256, (2, 40, 48, 3)).astype(np.uint8)
+    x = adversarial.unit_pixels(list(big), model.config)
+    assert x.shape == (2, 32, 32, 3)
+    np.testing.assert_allclose(np.asarray(attacks.to_model_input(x, model.config)),
+                               jclip.preprocess(list(big), model.config), atol=1e-5)
+
+
+def test_pgd_task_equals_the_attack_run_directly():
+    model, params, tok = tiny_model()
+    [result] = evals.evaluate(model, params, tok, _task(eps=8, steps=3, step_size=2))
+    m = result["metrics"]
+    assert result["num_examples"] == N and set(m) == {"clean_acc1", "robust_acc1"}
+    s = result["attack"]
+    assert s["attack"] == "pgd" and s["eps_fraction"] == pytest.approx(8 / 255)
+    assert s["step_size_fraction"] == pytest.approx(2 / 255) and s["steps"] == 3
+    assert s["norm"] == "linf" and s["loss"] == "ce" and s["random_start"]
+    # The same protocol by hand: uint8 scenes / 255, the first batch's key.
+    scenes, classifier = _scenes_and_classifier()
+    x = jnp.asarray(scenes["image"], jnp.float32) / 255
+    y = jnp.asarray(scenes["color"], jnp.int32)
+    fn = attacks.zeroshot_logits_fn(model, params, classifier)
+    k_attack, _ = jax.random.split(jax.random.fold_in(jax.random.key(0), 0))
+    x_adv = attacks.pgd(attacks.cross_entropy(fn, y), x, k_attack, eps=8 / 255,
+                        step_size=2 / 255, steps=3)
+    clean = float(np.mean(np.asarray(jnp.argmax(fn(x), -1) == y)))
+    robust = float(np.mean(np.asarray(jnp.argmax(fn(x_adv), -1) == y)))
+    assert m["clean_acc1"] == pytest.approx(clean, abs=1e-9)
+    assert m["robust_acc1"] == pytest.approx(robust, abs=1e-9)
+    assert robust < clean  # the attack bites at 8/255
+    # The same budget as fractions gives the same numbers.
+    [same] = evals.evaluate(model, params, tok, _task(eps=8 / 255, steps=3, step_size=2 / 255,
+                                                      units="fraction"))
+    assert same["metrics"] == m
+
+
+@pytest.mark.parametrize("attack", ["cw", "apgd", "autoattack"])
+def test_other_attacks_lower_accuracy_and_record_their_settings(attack):
+    model, params, tok = tiny_model()
+    [result] = evals.evaluate(model, params, tok, _task(attack=attack, eps=8, steps=3,
+                                                        num_examples=8))
+    m, s = result["metrics"], result["attack"]
+    assert result["num_examples"] == 8 and s["attack"] == attack
+    assert 0 <= m["robust_acc1"] < m["clean_acc1"]
+    if attack != "cw":
+        assert s["step_size"] is None and s["n_restarts"] == 1  # APGD sets its own steps
+
+
+def test_ttc_defence_and_adaptive_attack():
+    model, params, tok = tiny_model()
+    base = dict(eps=8, steps=3, step_size=2, defense="ttc", num_examples=8)
+    [plain] = evals.evaluate(model, params, tok, _task(**base))
+    [adaptive] = evals.evaluate(model, params, tok, _task(**base, adaptive=True))
+    for result in (plain, adaptive):
+        m = result["metrics"]
+        assert set(m) == {"clean_acc1", "robust_acc1", "clean_ttc_acc1", "robust_ttc_acc1"}
+        assert result["attack"]["ttc_eps_fraction"] == pytest.approx(4 / 255)
+    assert plain["metrics"]["clean_ttc_acc1"] == adaptive["metrics"]["clean_ttc_acc1"]
+    # Attacking the defended model is at least as strong against the defence here.
+    assert adaptive["metrics"]["robust_ttc_acc1"] <= plain["metrics"]["robust_ttc_acc1"]
+    assert adaptive["metrics"]["robust_ttc_acc1"] < adaptive["metrics"]["clean_ttc_acc1"]
+    assert adaptive["attack"]["adaptive"] and not plain["attack"]["adaptive"]
