@@ -130,18 +130,21 @@ def plot_reliability(summary: dict, workdir: str, path: str):
     for ax, name in zip(axes[0], sets):
         for key, color in (("before", "tab:red"), ("after", "tab:blue")):
             d = result["reliability"][name][key]
-            edges = np.asarray(d["edges"])
-            centers = (edges[1:] + edges[:-1]) / 2
-            acc = np.array([np.nan if a is None else a for a in d["accuracy"]], float)
+            num = lambda v: np.array([np.nan if a is None else a for a in v], float)
+            conf, acc, count = num(d["confidence"]), num(d["accuracy"]), num(d["count"])
+            seen = count > 0
             ece = result["metrics"][f"{name}/ece" + ("" if key == "before"
                                                      else "_temperature_scaled")]
             t = 1.0 if key == "before" else result["metrics"]["temperature"]
-            ax.bar(centers, np.nan_to_num(acc), width=edges[1] - edges[0], alpha=0.45,
-                   color=color, edgecolor=color, label=f"T = {t:.2f} (ECE {100 * ece:.1f})")
+            ax.plot(conf[seen], acc[seen], "-", color=color, lw=1,
+                    label=f"T = {t:.2f} (ECE {100 * ece:.1f})")
+            ax.scatter(conf[seen], acc[seen], s=8 + 120 * count[seen] / count.sum(),
+                       color=color, zorder=3)
         ax.plot([0, 1], [0, 1], "k--", lw=1)
         ax.set(xlabel="confidence", ylabel="accuracy", title=name, xlim=(0, 1), ylim=(0, 1))
         ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"Reliability ({ref}, seed {seed}); 15 bins", fontsize=9)
+    fig.suptitle(f"Reliability ({ref}, seed {seed}): accuracy vs mean confidence per bin (15 "
+                 "bins, marker area ~ images)", fontsize=9)
     return _save(fig, path)
 
 
