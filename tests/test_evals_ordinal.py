@@ -43,6 +43,8 @@ def test_metrics_match_scipy_and_numpy():
 def test_per_rank_mae_matches_a_loop_and_marks_empty_ranks():
     pred, target = np.array([0.5, 1.0, 3.0, 2.0]), np.array([0, 1, 3, 3])
     np.testing.assert_allclose(per_rank_mae(pred, target, 4), [0.5, 0.0, np.nan, 0.5])
+    np.testing.assert_allclose(per_rank_mae(pred, target, 4, [1, 2, 4, 8]),
+                               [0.5, 1.0, np.nan, 5.5])
 
 
 def test_rank_orders():
@@ -68,7 +70,8 @@ def test_task_on_the_scenes(tiny):
         "jclip_shapes/ordinal_size", data={"num_examples": 40, "options": {"image_size": 32}}),
         progress=False)
     m = res["metrics"]
-    assert res["num_examples"] == 40 and len(m["per_rank_mae"]) == 5
+    assert res["num_examples"] == 40 and len(res["per_rank_mae"]) == 5
+    assert all(isinstance(v, float) for v in m.values())
     assert res["rank_names"] == ["tiny", "small", "medium", "large", "huge"]
     assert 0 <= m["accuracy"] <= 1 and m["mae"] >= 0 and np.sum(res["confusion_matrix"]) == 40
 
@@ -81,7 +84,7 @@ def test_task_on_tfds_ordinal_datasets_with_mock_data(tiny, spec, ranks):
     with tfds.testing.mock_data(num_examples=6):
         [res] = runner.evaluate(model, params, tok, _task(
             spec, rank_names=names, templates=["a photo of a {}"]), progress=False)
-    assert res["num_examples"] == 6 and len(res["metrics"]["per_rank_mae"]) == ranks
+    assert res["num_examples"] == 6 and len(res["per_rank_mae"]) == ranks
     assert np.sum(res["confusion_matrix"]) == 6
 
 

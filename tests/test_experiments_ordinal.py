@@ -94,7 +94,7 @@ def test_real_config_offline_on_ordered_age_folders(tiny_folder, tmp_path, monke
                     folder / f"{i}.png")
     config = real.get_config(str(tmp_path / "ages"))
     config.model, config.steps, config.batch_size = tiny_folder, 3, 16
-    config.methods = ("zero_shot", "ordinalclip", "numclip")  # the probes: see the micro test
+    config.methods = ("ordinalclip", "numclip")  # zero-shot and the probes: the micro test
 
     def tiny_model(config):
         model, params = jclip.load(tiny_folder)

@@ -9,7 +9,8 @@ v_r (``rank_values``, default v_r = r; e.g. the ages of the ranks), as OrdinalCL
 
   mae (expectation) and mae_argmax = mean_i |v_hat_i - v_{y_i}|; accuracy = mean_i [argmax = y_i];
   spearman, kendall_tau of the expected values against the true values (scipy's conventions);
-  per_rank_mae (of the expectation) and the [R, R] confusion matrix of the argmax.
+  per_rank_mae (of the expectation) and the [R, R] confusion matrix of the argmax (beside
+  ``metrics``, which holds scalars only).
 
 ``order`` turns the dataset's labels into ranks: None (the class ids are the ranks), "natural"
 (the class names sorted naturally: "2" < "10", "age_9" < "age_10", as ordered class folders of
@@ -97,8 +98,7 @@ def metrics_of(labels, argmax=None, expected=None, *, num_ranks: int, values=Non
         argmax = np.abs(np.asarray(expected, np.float64)[:, None] - v[None]).argmin(1)
     argmax = np.asarray(argmax, np.int64)
     pred = v[argmax] if expected is None else np.asarray(expected, np.float64)
-    # per-rank MAE in value units: rank r's examples, |pred - v_r|
-    per_rank = ordinal_metrics.per_rank_mae(pred - truth + labels, labels, num_ranks)
+    per_rank = ordinal_metrics.per_rank_mae(pred, labels, num_ranks, v)
     matrix = np.zeros((num_ranks, num_ranks), np.int64)
     np.add.at(matrix, (labels, argmax), 1)
     return {
@@ -150,6 +150,7 @@ def run(ctx, task: dict) -> dict:
     z = logits - logits.max(1, keepdims=True)
     p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     out = metrics_of(labels, logits.argmax(1), p @ values, num_ranks=len(names), values=values)
-    matrix = out.pop("confusion_matrix")
-    return {"metrics": out, "confusion_matrix": matrix, "rank_names": rank_names,
+    matrix, per_rank = out.pop("confusion_matrix"), out.pop("per_rank_mae")
+    return {"metrics": out, "per_rank_mae": per_rank, "confusion_matrix": matrix,
+            "rank_names": rank_names, "rank_values": values.tolist(),
             "num_examples": int(len(labels)), "split": data.split}

@@ -128,13 +128,14 @@ def kendall_tau(x, y, *, block_size: int = 1024):
     return s / math.sqrt(tx * ty)
 
 
-def per_rank_mae(predictions, targets, num_ranks: int) -> np.ndarray:
-    """Mean absolute error within each true rank: ``mae_r = mean_{i: t_i = r} |p_i - t_i|``.
+def per_rank_mae(predictions, targets, num_ranks: int, values=None) -> np.ndarray:
+    """Mean absolute error within each true rank: ``mae_r = mean_{i: t_i = r} |p_i - v_r|``.
 
     Args:
-      predictions: [N] predicted ranks (numbers; e.g. an expectation over ranks).
+      predictions: [N] predicted values (numbers; e.g. an expectation over ranks).
       targets: [N] int true ranks in [0, num_ranks).
       num_ranks: R.
+      values: [R] values of the ranks (default v_r = r).
     Returns:
       float64 [R]; NaN for a rank without examples.
     """
@@ -149,7 +150,11 @@ def per_rank_mae(predictions, targets, num_ranks: int) -> np.ndarray:
                          or targets.max() >= num_ranks):
         raise ValueError(f"targets must be int ranks in [0, {num_ranks}), got dtype "
                          f"{targets.dtype} and values in [{targets.min()}, {targets.max()}]")
-    err = np.abs(predictions - targets)
+    v = np.arange(num_ranks, dtype=np.float64) if values is None else np.asarray(values,
+                                                                                  np.float64)
+    if v.shape != (num_ranks,):
+        raise ValueError(f"values must be [{num_ranks}], got shape {v.shape}")
+    err = np.abs(predictions - v[targets])
     sums = np.bincount(targets, weights=err, minlength=num_ranks)
     counts = np.bincount(targets, minlength=num_ranks)
     with np.errstate(invalid="ignore", divide="ignore"):
