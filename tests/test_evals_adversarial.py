@@ -95,3 +95,28 @@ def test_ttc_defence_and_adaptive_attack():
     assert adaptive["metrics"]["robust_ttc_acc1"] <= plain["metrics"]["robust_ttc_acc1"]
     assert adaptive["metrics"]["robust_ttc_acc1"] < adaptive["metrics"]["clean_ttc_acc1"]
     assert adaptive["attack"]["adaptive"] and not plain["attack"]["adaptive"]
+
+
+def test_jclip_eval_attack_flags_select_and_fill_the_task(tmp_path):
+    import json
+
+    from jclip.evals import cli
+    from tests.evals_helpers import save_workdir
+
+    workdir = save_workdir(tmp_path / "run")
+    out = str(tmp_path / "{model}__{task}.json")
+    argv = ["--model", workdir, "--dataset", "jclip_shapes/attributes", "--attack", "pgd",
+            "--eps", "4", "--steps", "1", "--step_size", "2", "--defense", "ttc", "--adaptive",
+            "--num_examples", "4", "--seed", "1", "--output", out, "--quiet"]
+    [(_, _, task, _)] = cli.plan(cli.build_parser().parse_args(argv))
+    assert task["type"] == "adversarial"
+    assert {k: task[k] for k in ("attack", "eps", "steps", "step_size", "norm", "units",
+                                 "defense", "adaptive", "num_examples", "seed")} == {
+        "attack": "pgd", "eps": 4.0, "steps": 1, "step_size": 2.0, "norm": "linf",
+        "units": "255", "defense": "ttc", "adaptive": True, "num_examples": 4, "seed": 1}
+    argv = [a for a in argv if a not in ("--defense", "ttc", "--adaptive")]
+    [result] = cli.run(cli.build_parser().parse_args(argv))
+    saved = json.loads(open(tmp_path / "run__adversarial.json").read())
+    assert saved["metrics"] == result["metrics"] and saved["num_examples"] == 4
+    assert saved["attack"]["eps_fraction"] == pytest.approx(4 / 255)
+    assert set(saved["metrics"]) == {"clean_acc1", "robust_acc1"}

@@ -55,6 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ood_dataset", default=None, metavar="SPEC",
                    help="OOD set of --task ood (the --dataset sets are the ID sets)")
     p.add_argument("--ood_split", default=None, help="split of --ood_dataset")
+    a = p.add_argument_group("adversarial attacks (select --task adversarial)")
+    a.add_argument("--attack", default=None, choices=["pgd", "apgd", "cw", "autoattack"])
+    a.add_argument("--eps", type=float, default=None, help="attack radius (1/255 units; 1)")
+    a.add_argument("--steps", type=int, default=None, help="attack iterations (10)")
+    a.add_argument("--step_size", type=float, default=None, help="PGD / CW step (1/255; 1)")
+    a.add_argument("--norm", default=None, choices=["linf", "l2"])
+    a.add_argument("--units", default=None, choices=["255", "fraction"],
+                   help="units of --eps / --step_size (default 255: eps 1 = 1/255)")
+    a.add_argument("--defense", default=None, choices=["ttc"],
+                   help="test-time counterattacks on the clean and attacked images")
+    a.add_argument("--adaptive", action="store_true", help="attack through the defence")
+    a.add_argument("--num_examples", type=int, default=None,
+                   help="attack the first N examples only")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--cache_dir", default=None, help="on-disk cache of image features")
     p.add_argument("--num_workers", type=int, default=2, help="image decoding threads")
@@ -151,6 +164,7 @@ def plan(args) -> list[tuple[str, str, dict, str]]:
                                               download=not args.no_download)
             kind = (registry.task_for_dataset(data.kind) if args.task == "auto" else args.task)
             kind = _corruption_kind(args, kind)
+            kind = _adversarial_kind(args, kind)
             task = {"type": kind, "dataset": spec, "split": args.split}
             if kind == "zeroshot_retrieval":
                 task["recall_k"] = list(args.recall_k)
@@ -174,14 +188,39 @@ def plan(args) -> list[tuple[str, str, dict, str]]:
                 task.update(ood_dataset=args.ood_dataset, ood_split=args.ood_split)
             if kind in ("ood", "calibration", "spurious") and args.templates:
                 task["templates"] = args.templates
+            if kind == "adversarial":
+                task.update({k: getattr(args, k) for k in ADVERSARIAL_FLAGS
+                             if getattr(args, k) is not None}, seed=args.seed)
+                task.update(adaptive=bool(args.adaptive))
+                if args.templates:
+                    task["templates"] = args.templates
             if args.classnames:
                 task["classnames"] = args.classnames
             task = runner.check_task(task)
             if kind == "corruption":
                 registry.TASKS[kind].check(task)  # bad corruptions / severities fail here
+            if kind == "adversarial":
+                registry.TASKS[kind].settings(task)  # bad attack settings fail here
             out = args.output.format(model=model_name(source), dataset=_slug(spec), task=kind)
             runs.append((source, spec, task, out))
     return runs
+
+
+ADVERSARIAL_FLAGS = ("attack", "eps", "steps", "step_size", "norm", "units", "defense",
+                     "num_examples")
+
+
+def _adversarial_kind(args, kind: str) -> str:
+    """--attack (and the other attack flags) select the adversarial task (from --task auto)."""
+    given = [f"--{k}" for k in ADVERSARIAL_FLAGS if getattr(args, k, None) is not None]
+    if getattr(args, "adaptive", False):
+        given.append("--adaptive")
+    if not given:
+        return kind
+    if kind != "adversarial" and (args.task != "auto" or args.attack is None):
+        raise ValueError(f"{' / '.join(given)} apply to --task adversarial (select it with "
+                         f"--attack or --task adversarial), not --task {args.task}")
+    return "adversarial"
 
 
 def _corruption_kind(args, kind: str) -> str:
