@@ -5,6 +5,11 @@ features are computed once per (model, data, split, preprocessing, precision) an
 (and on disk under ``cache_dir``), so a second task on the same data does not re-encode. With
 several processes (``jax.distributed``) each process encodes its contiguous part of the split and
 the features are gathered once, so every process holds the whole split in dataset order.
+
+Params spread over several processes (the trainer's fsdp-sharded state) are used as they are, never
+gathered onto every host: each step's image batch becomes one global array (every process
+contributing its rows, all processes in step), the encoder runs as one SPMD program over the
+params' mesh, and each process keeps the features of its own rows.
 """
 
 from __future__ import annotations
@@ -45,9 +50,32 @@ def _jitted_encoder(model):
         model.apply({"params": p}, x, method="encode_image").astype(jnp.float32)))
 
 
+def _global_mesh(params):
+    """The mesh of params that span several processes, else None (host-local params)."""
+    for leaf in jax.tree.leaves(params):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            return leaf.sharding.mesh
+    return None
+
+
+def _host(x) -> np.ndarray:
+    """A jax array as numpy: its local rows when it spans several processes (row-sharded), the
+    whole value when it is local or replicated."""
+    if not isinstance(x, jax.Array) or x.is_fully_addressable or x.is_fully_replicated:
+        return np.asarray(x)
+    shards = {s.index[0].start or 0: s.data for s in x.addressable_shards}
+    return np.concatenate([np.asarray(shards[k]) for k in sorted(shards)])
+
+
 def _tree_fingerprint(params) -> str:
     h = hashlib.blake2b(digest_size=12)
     for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            # Spread over processes: hash this process's shards (a per-process cache key).
+            h.update(jax.tree_util.keystr(path).encode() + str(jax.process_index()).encode())
+            for shard in leaf.addressable_shards:
+                h.update(str(shard.index).encode() + np.asarray(shard.data).tobytes())
+            continue
         arr = np.asarray(jax.device_get(leaf))
         h.update(jax.tree_util.keystr(path).encode())
         h.update(str(arr.dtype).encode() + str(arr.shape).encode())
@@ -115,7 +143,12 @@ class EvalContext:
         self._compute_model = (self.model if config.dtype == dtype else
                                CLIPModel(dataclasses.replace(config, dtype=dtype)))
         cast = jnp.bfloat16 if dtype == "bfloat16" else jnp.float32
-        self._compute_params = jax.tree.map(lambda x: jnp.asarray(x, cast), self.params)
+        self._mesh = _global_mesh(self.params)
+        if self._mesh is None:
+            self._compute_params = jax.tree.map(lambda x: jnp.asarray(x, cast), self.params)
+        else:  # one SPMD cast over the params' own sharding (every process calls it)
+            self._compute_params = jax.jit(
+                lambda p: jax.tree.map(lambda x: x.astype(cast), p))(self.params)
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -155,7 +188,17 @@ class EvalContext:
             if shard == "auto":
                 shard = devices[0].platform != "cpu"
             place = jnp.asarray
-            if shard and len(devices) > 1 and self.batch_size % len(devices) == 0:
+            if self._mesh is not None:  # params over several processes: a global batch
+                from jax.sharding import NamedSharding, PartitionSpec
+
+                rows = NamedSharding(self._mesh, PartitionSpec(self._mesh.axis_names))
+                if self.batch_size % len(self._mesh.local_devices):
+                    raise ValueError(f"batch_size={self.batch_size} must be divisible by the "
+                                     f"{len(self._mesh.local_devices)} devices of this process")
+                count = jax.process_count()
+                place = lambda x: jax.make_array_from_process_local_data(
+                    rows, np.asarray(x, np.float32), (len(x) * count, *np.shape(x)[1:]))
+            elif shard and len(devices) > 1 and self.batch_size % len(devices) == 0:
                 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
                 mesh = Mesh(np.array(devices), ("batch",))
@@ -210,7 +253,7 @@ class EvalContext:
             for batch in batches:
                 z = encode(self._compute_params, place(np.asarray(batch["image"], np.float32)))
                 mask = np.asarray(batch["mask"], bool)
-                feats.append(np.asarray(z, np.float32))
+                feats.append(_host(z).astype(np.float32))
                 labels.append(np.asarray(batch["label"]))
                 masks.append(mask)
                 if "captions" in batch:
@@ -254,7 +297,11 @@ class EvalContext:
         tokens = np.asarray(self.tokenizer(list(texts)))
         z = encode_text_bucketed(self._compute_model, self._compute_params, tokens,
                                  batch_size=min(256, len(tokens)))
-        z = np.asarray(l2_normalize(jnp.asarray(z, jnp.float32)))
+        if self._mesh is not None:  # the same texts on every process: replicate the result
+            from jax.sharding import NamedSharding, PartitionSpec
+
+            z = jax.jit(lambda a: a, out_shardings=NamedSharding(self._mesh, PartitionSpec()))(z)
+        z = np.asarray(l2_normalize(jnp.asarray(_host(z), jnp.float32)))
         self._timed("text_encode_s", time.perf_counter() - start)
         return z
 

@@ -199,12 +199,9 @@ class Trainer:
                  evaluators.due(self.eval_tasks, step, int(self.config.total_steps)))
         if not tasks:
             return {}
+        # The params as they are, sharded (over several processes too: jclip.evals encodes
+        # with global batches over their mesh; no host gathers a copy).
         params = self.state["params"]
-        if not all(x.is_fully_addressable for x in jax.tree.leaves(params)):
-            # Params spread over several processes: give every process a full host copy.
-            from jax.experimental import multihost_utils
-
-            params = multihost_utils.process_allgather(params, tiled=True)
         flat, self.last_eval_results = evaluators.run(self.model, params, self.tokenizer, tasks)
         return flat
 
