@@ -62,12 +62,26 @@ def test_micro_numbers_agree_with_their_sources(micro_run):
     assert models["corr0.9"]["train"] == {"correlation": 0.9, "steps": 30}
 
 
-def _word_model(tmp_path, fixture, words):
-    folder = tmp_path / fixture
-    shutil.copytree(f"tests/fixtures/models/{fixture}", folder)
-    with open(folder / "tokenizer.json", "w") as f:
-        json.dump({"type": "word", "words": sorted(words), "context_length": 16}, f)
-    return str(folder)
+def _word_models(tmp_path, words):
+    """Two HF-format folders with a word tokenizer: the small CLIP fixture and a copy with
+    perturbed weights (one architecture, so the encoders compile once)."""
+    import jax
+
+    import jclip
+
+    first = tmp_path / "hf_clip"
+    shutil.copytree("tests/fixtures/models/hf_clip_quickgelu", first)
+    model, params = jclip.load(str(first))
+    leaves, tree = jax.tree.flatten(params)
+    rng = np.random.default_rng(0)
+    noisy = [x + 0.3 * np.std(x) * rng.normal(size=x.shape).astype(x.dtype) if x.ndim > 1 else x
+             for x in map(np.asarray, leaves)]
+    second = tmp_path / "hf_clip_noisy"
+    jclip.save(model, jax.tree.unflatten(tree, noisy), str(second), format="hf")
+    for folder in (first, second):
+        with open(folder / "tokenizer.json", "w") as f:
+            json.dump({"type": "word", "words": sorted(words), "context_length": 16}, f)
+    return [dict(name=folder.name, source=str(folder)) for folder in (first, second)]
 
 
 def test_real_cifar_config_runs_offline_on_mock_data(tmp_path):
@@ -84,19 +98,18 @@ def test_real_cifar_config_runs_offline_on_mock_data(tmp_path):
             for c in registry.classnames(name):
                 words |= set(splitter.split(template.format(c)))
     config = real.get_config("cifar")
-    config.models = [dict(name=n, source=_word_model(tmp_path, n, words))
-                     for n in ("hf_clip_quickgelu", "hf_clip_gelu")]
-    config.reference_model = "hf_clip_quickgelu"
+    config.models = _word_models(tmp_path, words)
+    config.reference_model = "hf_clip"
     tasks = config.tasks.to_dict()
     tasks["corruption"].update(dataset="cifar10", corruptions=["gaussian_noise"],
                                severities=[1])
     tasks["calibration"]["validation_split"] = "train"
     config.tasks = tasks
-    with tfds.testing.mock_data(num_examples=12):
+    with tfds.testing.mock_data(num_examples=8):
         summary = study.run(config, [0], str(tmp_path / "run"))
     seed = summary["per_seed"]["0"]
-    assert set(seed["effective_robustness"]) == {"hf_clip_quickgelu", "hf_clip_gelu"}
-    assert set(seed["models"]["hf_clip_gelu"]["ood"]) == {"cifar100", "svhn"}
+    assert set(seed["effective_robustness"]) == {"hf_clip", "hf_clip_noisy"}
+    assert set(seed["models"]["hf_clip_noisy"]["ood"]) == {"cifar100", "svhn"}
     assert "cifar10_1" in seed["calibration"]["shifts"]
 
 
@@ -113,9 +126,8 @@ def test_real_imagenet_shifts_run_offline_on_mock_data(tmp_path):
     names = [f"{alphabet[i // 40]} {alphabet[i % 40]}" for i in range(1000)]
     words = set(WordTokenizer(["a"]).split("a photo of a .")) | set(alphabet)
     config = real.get_config("imagenet")
-    config.models = [dict(name=n, source=_word_model(tmp_path, n, words))
-                     for n in ("hf_clip_quickgelu", "hf_clip_gelu")]
-    config.reference_model = "hf_clip_quickgelu"
+    config.models = _word_models(tmp_path, words)
+    config.reference_model = "hf_clip"
     one = dict(templates=["a photo of a {}."], classnames=names)
     tasks = config.tasks.to_dict()
     config.tasks = {"id": {**tasks["id"], **one},
@@ -126,9 +138,9 @@ def test_real_imagenet_shifts_run_offline_on_mock_data(tmp_path):
     with tfds.testing.mock_data(num_examples=6):
         summary = study.run(config, [0], str(tmp_path / "run"))
     seed = summary["per_seed"]["0"]
-    assert set(seed["models"]["hf_clip_gelu"]["shifts"]) == {"imagenet_v2", "imagenet_sketch"}
-    with open(tmp_path / "run" / "seed_0" / "evals" / "hf_clip_gelu" / "shifts__imagenet_v2.json"
+    assert set(seed["models"]["hf_clip_noisy"]["shifts"]) == {"imagenet_v2", "imagenet_sketch"}
+    with open(tmp_path / "run" / "seed_0" / "evals" / "hf_clip_noisy" / "shifts__imagenet_v2.json"
               ) as f:
         result = json.load(f)
     assert result["num_examples"] == 6 and not np.isnan(result["metrics"]["acc5"])
-    assert set(seed["effective_robustness"]) == {"hf_clip_quickgelu", "hf_clip_gelu"}
+    assert set(seed["effective_robustness"]) == {"hf_clip", "hf_clip_noisy"}
