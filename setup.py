@@ -21,6 +21,7 @@ setup(
         "huggingface_hub",
         "safetensors",
         "numpy>=2",
+        "scipy",  # the ImageNet-C corruptions, rank statistics
         "ml_collections",
         "tensorflow-cpu",
         "tensorflow-datasets>=4.9",

@@ -1,8 +1,8 @@
 """Data: tfds evaluation pipelines, image-text training pairs, and the synthetic scenes benchmark.
 
-``jclip.data.shapes`` (and ``render``, ``corruptions``) are pure numpy; the tfds/tf.data modules
-(``registry``, ``pipeline``, ``pairs``, ``shapes_tfds``) import TensorFlow, so they are loaded
-only when one of their names is first used.
+``jclip.data.shapes`` and ``render`` are pure numpy, ``corruptions`` numpy, scipy and PIL; the
+tfds/tf.data modules (``registry``, ``pipeline``, ``pairs``, ``shapes_tfds``) import TensorFlow,
+so they are loaded only when one of their names is first used.
 """
 
 import importlib
