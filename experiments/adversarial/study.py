@@ -81,8 +81,13 @@ def eval_tasks(config, seed: int, *, defense=None, adaptive: bool = False) -> li
             task = dict(type="adversarial", dataset=dataset, attack=e.attack, eps=float(eps),
                         steps=int(e.steps), step_size=float(e.step_size) * float(eps),
                         units="255", defense=defense, adaptive=bool(adaptive), data=data,
+                        seed=int(seed),
                         name=f"{dataset}_{defense or 'none'}{'_adaptive' if adaptive else ''}"
                              f"_eps{eps_key(eps)}")
+            if not dataset.startswith("jclip_shapes/"):
+                task["num_examples"] = int(e.num_examples)
+            if defense == "ttc":  # the counterattack's budget, /255 (Xing et al., 2025)
+                task.update({f"ttc_{k}": v for k, v in dict(config.ttc).items()})
             if e.get("templates", None):
                 task["templates"] = list(e.templates)
             if e.get("split", None):
@@ -154,6 +159,30 @@ def run_seed(config, seed: int, base: str, workdir: str, log=print) -> dict:
     return result
 
 
+def fingerprint(config, base: str) -> str:
+    """Hash of the study config and the base model's path (what a seed's result depends on)."""
+    import hashlib
+
+    text = json.dumps([config.to_dict(), base], sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cached_seed(config, seed: int, base: str, workdir: str, log=print) -> dict:
+    """``run_seed``, or the result a previous run of the same config wrote to
+    ``workdir/seed_<s>/result.json`` (so seeds run as separate processes can be summarised)."""
+    path = os.path.join(workdir, f"seed_{seed}", "result.json")
+    key = fingerprint(config, base)
+    if os.path.isfile(path):
+        with open(path) as f:
+            saved = json.load(f)
+        if saved.get("fingerprint") == key:
+            log(f"[seed {seed}] reusing {path}")
+            return saved["result"]
+    result = run_seed(config, seed, base, workdir, log)
+    common.write_json({"fingerprint": key, "result": result}, path)
+    return result
+
+
 def base_folder(config, workdir: str, log=print) -> str:
     """The base model: ``config.base_model``, else ``config.base_train`` (a trainer config,
     trained once into workdir/base), else the demo's (``experiments.common.base_model``)."""
@@ -212,7 +241,7 @@ def run(config, seeds, workdir: str, log=print) -> dict:
     base = base_folder(config, workdir, log)
     per_seed = {}
     for seed in seeds:
-        per_seed[seed] = run_seed(config, seed, base, workdir, log)
+        per_seed[seed] = cached_seed(config, seed, base, workdir, log)
         common.write_json(common.summarize_seeds(per_seed), os.path.join(workdir,
                                                                          "summary.json"))
     summary = common.summarize_seeds(per_seed)
