@@ -4,7 +4,6 @@ text features, and learning the context lowers the loss."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from jclip.heads import prompt_learning
@@ -55,18 +54,12 @@ def test_learning_the_context_lowers_the_coop_loss(tiny):
     feats = l2_normalize(jnp.asarray(centers[np.asarray(labels)]
                                      + 0.3 * rng.normal(size=(48, model.config.embed_dim)),
                                      jnp.float32))
-    ctx = prompt_learning.init_context(params, prompts)
-    opt = optax.adam(0.05)
-    state = opt.init(ctx)
-    step_loss = jax.jit(jax.value_and_grad(lambda c: prompt_learning.coop_loss(
-        model, params, prompts, c, feats, labels)))
-    first = None
-    for _ in range(15):
-        value, grad = step_loss(ctx)
-        first = float(value) if first is None else first
-        updates, state = opt.update(grad, state)
-        ctx = optax.apply_updates(ctx, updates)
-    assert float(step_loss(ctx)[0]) < first - 0.05
+    loss = jax.jit(lambda c: prompt_learning.coop_loss(model, params, prompts, c, feats,
+                                                       labels))
+    first = float(loss(prompt_learning.init_context(params, prompts)))
+    ctx, history = prompt_learning.fit_coop(model, params, prompts, feats, labels, steps=15,
+                                            lr=0.05, batch_size=48)
+    assert len(history) == 15 and float(loss(ctx)) < first - 0.05
 
 
 def test_bad_prompt_inputs(tiny):

@@ -123,3 +123,37 @@ def coop_loss(model, params, prompts: PromptSet, context, image_features, labels
     z = text_features(model, params, prompts, context)
     logits = jnp.exp(params["logit_scale"]) * image_features @ z.T
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], 1))
+
+
+def fit_coop(model, params, prompts: PromptSet, image_features, labels, *, steps: int = 300,
+             lr: float = 1e-2, batch_size: int = 64, seed: int = 0):
+    """Trains the shared context of CoOp with Adam on frozen unit image features.
+
+    Returns:
+      (context [M, W], the loss per step).
+    """
+    import functools
+
+    import optax
+
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.min() < 0 or labels.max() >= len(prompts.names):
+        raise ValueError(f"labels must be class ids in [0, {len(prompts.names)})")
+    ctx = init_context(params, prompts)
+    opt = optax.adam(lr)
+    feats, y = jnp.asarray(image_features, jnp.float32), jnp.asarray(labels, jnp.int32)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(ctx, state, rows, clip_params, feats):
+        value, grad = jax.value_and_grad(lambda c: coop_loss(
+            model, clip_params, prompts, c, feats[rows], y[rows]))(ctx)
+        updates, state = opt.update(grad, state, ctx)
+        return optax.apply_updates(ctx, updates), state, value
+
+    state, history = opt.init(ctx), []
+    rng = np.random.default_rng(seed)
+    for _ in range(int(steps)):
+        rows = jnp.asarray(rng.choice(len(y), min(batch_size, len(y)), replace=False))
+        ctx, state, value = step(ctx, state, rows, params, feats)
+        history.append(float(value))
+    return ctx, history
