@@ -207,7 +207,8 @@ def test_errors_name_the_problem(micro, tmp_path):
         make(micro, type="pairs", path=str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match=r"2 of the 2 shards"):
         make(micro, type="wds", path=str(tmp_path / "{0..1}.tar"))
-    assert set(sources.SOURCES) == {"shapes", "pairs", "tfds_pairs", "wds", "classification"}
+    assert set(sources.SOURCES) == {"shapes", "pairs", "tfds_pairs", "wds", "classification",
+                                    "mixture"}
 
 
 @pytest.mark.parametrize("kind", ["tfds_pairs", "classification"])
