@@ -98,3 +98,14 @@ def test_real_config_runs_offline_on_a_tiny_hf_model(tmp_path):
     assert results[0]["num_examples"] == 6
     curve = study._curve(results, "clean_ttc_acc1", "robust_ttc_acc1")
     assert 0 <= curve["clean"] <= 1 and list(curve["robust"]) == ["1"]
+
+
+@pytest.mark.parametrize("loss", ["tecoa", "fare"])
+def test_the_finetune_config_file_is_a_checked_trainer_config(loss):
+    from jclip.train import config as config_lib
+
+    c, _ = config_lib.parse_args(["--config", f"experiments/adversarial/configs/finetune.py:{loss}",
+                                  "--config.init_from=tests/fixtures/models/hf_clip_mixed"])
+    config_lib.check_config(c)
+    assert c.loss.name == loss and c.loss.reference == c.init_from
+    assert c.locked_towers == ("text",) and c.loss.eps == pytest.approx(4 / 255)
