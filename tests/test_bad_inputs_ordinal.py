@@ -136,7 +136,7 @@ def case_prompt_embeddings_of_the_wrong_shape(tmp_path):
 
 def case_study_unknown_method(tmp_path):
     c = default.get_config()
-    c.methods = ("zero_shot", "coop")
+    c.methods = ("zero_shot", "knn")
     study.check_config(c)
 
 
@@ -188,7 +188,7 @@ CASES = [
     (case_empty_prompt_context, ValueError, "at least one word"),
     (case_no_prompt_names, ValueError, "non-empty strings"),
     (case_prompt_embeddings_of_the_wrong_shape, ValueError, "must be \\[B, L, text_width\\]"),
-    (case_study_unknown_method, ValueError, "unknown methods \\['coop'\\]"),
+    (case_study_unknown_method, ValueError, "unknown methods \\['knn'\\]"),
     (case_study_bins_named_wrongly, ValueError, "2 bin names for 3 bins"),
     (case_study_ranks_outside_the_bins, ValueError, "\\[5.0\\] lie outside the bins"),
     (case_study_one_rank, ValueError, "at least 2 ranks"),

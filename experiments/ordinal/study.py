@@ -8,6 +8,8 @@ dataset spec of ``jclip.evals.datasets``) and every seed, on frozen unit image f
   picked on a validation fifth), prediction = expectation of its softmax;
 - ``least_squares``: ridge regression of the rank value (``jclip.heads.regression``, L2 picked
   on the same validation fifth), prediction = the regressed value;
+- ``coop``: learned context before the rank words, CE (``jclip.heads.prompt_learning``, CoOp),
+  prediction = expectation;
 - ``ordinalclip``: learned context + ranks interpolated from K base ranks
   (``jclip.heads.ordinalclip``), prediction = expectation;
 - ``numclip``: learned context over coarse bins named in language, FCRC CE + KL and the fine
@@ -28,7 +30,7 @@ import numpy as np
 
 from experiments import common
 
-METHODS = ("zero_shot", "linear_probe", "least_squares", "ordinalclip", "numclip")
+METHODS = ("zero_shot", "linear_probe", "least_squares", "coop", "ordinalclip", "numclip")
 _RIDGE_GRID = (0.0, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
@@ -159,6 +161,22 @@ def _least_squares(d):
     return None, regression.ridge_predict(regression.ridge_fit(x, v, lam), d["xte"])
 
 
+def _coop(d):
+    import jax
+    import jax.numpy as jnp
+
+    from jclip.heads import prompt_learning
+
+    model, params = d["model"], d["params"]
+    prompts = prompt_learning.build_prompts(d["tokenizer"], d["rank_names"], model.config,
+                                            d["task"].ordinalclip.context)
+    ctx, _ = prompt_learning.fit_coop(model, params, prompts, d["xtr"], d["ytr"], **d["steps"])
+    features = jax.jit(lambda p, c: prompt_learning.text_features(model, p, prompts, c))
+    logits = np.asarray(jnp.exp(params["logit_scale"]) * jnp.asarray(d["xte"])
+                        @ features(params, ctx).T)
+    return logits.argmax(1), _softmax(logits) @ d["values"]
+
+
 def _ordinalclip(d):
     import jax
     import jax.numpy as jnp
@@ -195,7 +213,8 @@ def _numclip(d):
 
 # method -> fn(data dict) -> (argmax ranks [N] or None, predicted values [N])
 _RUN = {"zero_shot": _zero_shot, "linear_probe": _linear_probe,
-        "least_squares": _least_squares, "ordinalclip": _ordinalclip, "numclip": _numclip}
+        "least_squares": _least_squares, "coop": _coop, "ordinalclip": _ordinalclip,
+        "numclip": _numclip}
 
 
 def run_task(config, model, params, tokenizer, ctx, task, seed: int) -> dict:

@@ -11,6 +11,7 @@ def get_config(arg=None):
     c = default.get_config()
     c.base_steps = 0
     c.steps = 30
+    c.methods = ("zero_shot", "linear_probe", "least_squares", "ordinalclip", "numclip")
     c.image_batch_size = 64
     del c.tasks["brightness"]
     c.tasks.size.num_train = 80
