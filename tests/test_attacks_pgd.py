@@ -5,12 +5,12 @@ same adversarial images and robust accuracy.
 """
 
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from evals_helpers import tiny_model
 
 import jclip
 from jclip import attacks
@@ -18,15 +18,15 @@ from jclip.attacks import losses
 from jclip.attacks.pgd import sample_start
 
 NUM_CLASSES = 5
+FOLDER = os.path.join(os.path.dirname(__file__), "fixtures", "models", "hf_clip_quickgelu")
 
 
 @functools.cache
 def setup():
     """(model, params, classifier [5, D], jitted logits fn, x [8, 32, 32, 3], labels [8])."""
-    model, params, _ = tiny_model()
+    model, params = jclip.load(FOLDER)  # a 2-layer 32 px CLIP (transformers' layout)
     rng = np.random.RandomState(0)
-    dim = model.apply({"params": params}, np.zeros((1, 32, 32, 3), np.float32),
-                      method="encode_image").shape[-1]
+    dim = model.config.embed_dim
     classifier = rng.randn(NUM_CLASSES, dim).astype(np.float32)
     classifier /= np.linalg.norm(classifier, axis=1, keepdims=True)
     fn = attacks.zeroshot_logits_fn(model, params, classifier)
@@ -36,6 +36,18 @@ def setup():
     return model, params, classifier, jax.jit(fn), x, labels
 
 
+@functools.cache
+def mlp():
+    """(jitted logits fn of a one-hidden-layer tanh net on 8x8 pixels, x [8, 8, 8, 3], labels):
+    cheap to compile, for the tests of the attack algorithm itself."""
+    rng = np.random.RandomState(2)
+    w1 = jnp.asarray(rng.randn(8 * 8 * 3, 32).astype(np.float32) * 0.3)
+    w2 = jnp.asarray(rng.randn(32, NUM_CLASSES).astype(np.float32))
+    fn = jax.jit(lambda x: jnp.tanh(x.reshape(x.shape[0], -1) @ w1) @ w2)
+    x = rng.rand(8, 8, 8, 3).astype(np.float32)
+    return fn, x, np.asarray(jnp.argmax(fn(x), -1)).astype(np.int32)
+
+
 def _acc(fn, x, labels):
     return float(np.mean(np.asarray(jnp.argmax(fn(x), -1)) == labels))
 
@@ -43,15 +55,15 @@ def _acc(fn, x, labels):
 def test_zeroshot_logits_fn_matches_preprocess_encode_and_classifier():
     model, params, classifier, fn, _, _ = setup()
     images = np.random.RandomState(3).randint(0, 256, (4, 32, 32, 3)).astype(np.uint8)
-    pixels = jclip.preprocessing.normalize(images, model.config)
-    z = np.asarray(model.apply({"params": params}, pixels, method="encode_image"), np.float64)
-    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    pixels = jclip.preprocessing.normalize(images, model.config)  # the host pipeline
+    encode = jax.jit(lambda p: model.apply({"params": params}, p, method="encode_image"))
+    raw = np.asarray(encode(pixels))
+    z = raw.astype(np.float64) / np.linalg.norm(raw.astype(np.float64), axis=1, keepdims=True)
     ref = 100.0 * z @ classifier.T.astype(np.float64)
     out = fn(jnp.asarray(images, jnp.float32) / 255.0)
     np.testing.assert_allclose(np.asarray(out), ref, atol=2e-3)
-    emb = attacks.embedding_fn(model, params)(images.astype(np.float32) / 255)
-    raw = model.apply({"params": params}, pixels, method="encode_image")
-    np.testing.assert_allclose(np.asarray(emb), np.asarray(raw), atol=1e-5)
+    emb = jax.jit(attacks.embedding_fn(model, params))(images.astype(np.float32) / 255)
+    np.testing.assert_allclose(np.asarray(emb), raw, atol=1e-5)
 
 
 def test_forward_resizes_larger_images_like_preprocess():
@@ -69,7 +81,10 @@ def test_forward_resizes_larger_images_like_preprocess():
 def test_linf_pgd_equals_foolbox():
     import foolbox as fb
 
-    _, _, _, fn, x, labels = setup()
+    model, params, classifier, _, x, labels = setup()
+    # Logit scale 10: no example has a saturated softmax, whose CE gradient is float rounding
+    # noise (its sign then differs between any two implementations of the CE).
+    fn = jax.jit(attacks.zeroshot_logits_fn(model, params, classifier, scale=10.0))
     eps, step, steps = 2 / 255, 0.5 / 255, 5
     ours = attacks.pgd(losses.cross_entropy(fn, labels), x, jax.random.key(0), eps=eps,
                        step_size=step, steps=steps, random_start=False)
@@ -85,14 +100,14 @@ def test_linf_pgd_equals_foolbox():
 def test_l2_pgd_equals_foolbox():
     import foolbox as fb
 
-    _, _, _, fn, x, labels = setup()
+    fn, x, labels = mlp()
     eps, step, steps = 0.3, 0.1, 4
     ours = attacks.pgd(losses.cross_entropy(fn, labels), x, jax.random.key(0), eps=eps,
                        step_size=step, steps=steps, norm="l2", random_start=False)
     attack = fb.attacks.L2PGD(steps=steps, abs_stepsize=step, random_start=False)
     raw, _, success = attack(fb.JAXModel(fn, bounds=(0, 1)), jnp.asarray(x),
                              jnp.asarray(labels), epsilons=eps)
-    np.testing.assert_allclose(np.asarray(ours), np.asarray(raw), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(raw), atol=1e-4)
     assert _acc(fn, ours, labels) == pytest.approx(1.0 - float(np.mean(np.asarray(success))))
     norms = np.sqrt(((np.asarray(ours) - x) ** 2).reshape(len(x), -1).sum(1))
     assert norms.max() <= eps + 1e-5
@@ -100,7 +115,7 @@ def test_l2_pgd_equals_foolbox():
 
 @pytest.mark.parametrize("norm,eps", [("linf", 4 / 255), ("l2", 0.5)])
 def test_random_start_is_deterministic_in_the_ball_and_jits_with_traced_eps(norm, eps):
-    _, _, _, fn, x, labels = setup()
+    fn, x, labels = mlp()
     loss = losses.cross_entropy(fn, labels)
     run = jax.jit(lambda key, e: attacks.pgd(loss, x, key, eps=e, step_size=1 / 255, steps=2,
                                              norm=norm))
@@ -116,11 +131,11 @@ def test_random_start_is_deterministic_in_the_ball_and_jits_with_traced_eps(norm
         assert abs(float(np.mean(np.abs(start))) - eps / 2) < 0.02 * eps
     else:  # uniform in the ball's volume: in high dimension, just inside the sphere
         n = np.sqrt((start ** 2).reshape(8, -1).sum(1))
-        assert n.max() <= eps + 1e-6 and n.min() > 0.99 * eps
+        assert n.max() <= eps + 1e-6 and n.min() > 0.95 * eps  # P(fail) ~ 8 * 0.95^192
 
 
 def test_ce_and_cw_losses_match_numpy_and_targeted_is_minus():
-    _, _, _, fn, x, labels = setup()
+    fn, x, labels = mlp()
     z = np.asarray(fn(x), np.float64)
     ce = np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) + z.max(1) - z[np.arange(8), labels]
     np.testing.assert_allclose(np.asarray(losses.cross_entropy(fn, labels)(x)), ce, rtol=1e-4,
@@ -141,10 +156,10 @@ def test_ce_and_cw_losses_match_numpy_and_targeted_is_minus():
 
 
 def test_targeted_pgd_moves_predictions_to_the_target():
-    _, _, _, fn, x, labels = setup()
+    fn, x, labels = mlp()
     targets = (labels + 1) % NUM_CLASSES
     loss = losses.cross_entropy(fn, targets, targeted=True)
-    adv = attacks.pgd(loss, x, jax.random.key(0), eps=16 / 255, step_size=2 / 255, steps=10)
+    adv = attacks.pgd(loss, x, jax.random.key(0), eps=0.1, step_size=0.02, steps=10)
     before = np.asarray(loss(x))
     after = np.asarray(loss(adv))
     assert (after > before).all()  # -CE of the target rose for every example
@@ -162,7 +177,7 @@ def test_pgd_with_the_batch_sharded_over_8_devices_equals_one_device():
 
     def attack(x, labels, key):
         return attacks.pgd(losses.cross_entropy(fn, labels), x, key, eps=4 / 255,
-                           step_size=1 / 255, steps=3)
+                           step_size=1 / 255, steps=2)
 
     mesh = Mesh(np.array(jax.devices()[:8]), ("data",))
     rows = NamedSharding(mesh, P("data"))
