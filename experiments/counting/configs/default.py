@@ -41,7 +41,8 @@ def eval_tasks(n: int, max_count: int = 6, image_size: int = 64):
 
 
 def get_config(arg=None):
-    """``arg="nosweep"``: the two arms only (lambda 0 and 1), for the 3-seed run."""
+    """``arg="nosweep"``: the two arms only (lambda 0 and 1), for the 3-seed run;
+    ``arg="lambda=X"``: the arms lambda 0 and X only."""
     c = ml_collections.ConfigDict()
     c.init_from = ""  # "": the base model below
     c.base_config = ""  # a trainer config to train the base from; "": the shared base model
@@ -78,6 +79,9 @@ def get_config(arg=None):
     c.confusion_eval = "count"  # the eval whose confusion matrices and per-count accuracy plot
     if arg == "nosweep":
         c.sweep = ()
+    elif arg and arg.startswith("lambda="):  # the arms lambda 0 and this one only
+        c.counting_weight, c.sweep = float(arg.removeprefix("lambda=")), ()
     elif arg:
-        raise ValueError(f"counting default config: unknown arg {arg!r} (known: 'nosweep')")
+        raise ValueError(f"counting default config: unknown arg {arg!r} (known: 'nosweep', "
+                         f"'lambda=X')")
     return c
