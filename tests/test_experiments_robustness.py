@@ -33,7 +33,7 @@ def test_micro_run_writes_the_summary_and_plots(micro_run):
     for v in mean["spurious"].values():
         assert v["drop"] == pytest.approx(v["easy"] - v["hard"])
     assert set(mean["ood"]) == {"msp", "max_logit", "energy", "mcm"}
-    assert set(mean["effective_robustness"]) == {"corr0.33", "corr0.9", "corr0.33-steps10"}
+    assert set(mean["effective_robustness"]) == {"corr0.33", "corr0.9", "corr0.33-steps5"}
     assert {"ece", "ece_temperature_scaled"} <= set(mean["calibration"])
     assert summary["std"]["calibration"]["ece"] == 0.0  # one seed
     for name in ("severity", "effective", "reliability", "ood", "spurious"):
@@ -59,7 +59,7 @@ def test_micro_numbers_agree_with_their_sources(micro_run):
     assert seed["corruptions"] == corruption["accuracy"]
     with open(os.path.join(workdir, "seed_0", "evals", "corr0.9", "spurious.json")) as f:
         assert seed["spurious"]["0.90"]["hard"] == json.load(f)["metrics"]["hard/acc1"]
-    assert models["corr0.9"]["train"] == {"correlation": 0.9, "steps": 30}
+    assert models["corr0.9"]["train"] == {"correlation": 0.9, "steps": 20}
 
 
 def _word_models(tmp_path, words):

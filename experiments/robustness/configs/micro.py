@@ -1,21 +1,21 @@
-"""A seconds-long robustness run for the tests and the notebook: three 1-layer CLIPs, 30 steps,
-64 scenes per set, two corruptions at three severities."""
+"""A seconds-long robustness run for the tests and the notebook: three 1-layer CLIPs, 5-20 steps,
+48 scenes per set, two corruptions at three severities."""
 
 from experiments.robustness.configs import default
 
 
 def get_config(arg=None):
     c = default.get_config()
-    c.models = [default.testbed_model("corr0.33", default.UNCORRELATED, 30),
-                default.testbed_model("corr0.9", 0.9, 30),
-                default.testbed_model("corr0.33-steps10", default.UNCORRELATED, 10)]
+    c.models = [default.testbed_model("corr0.33", default.UNCORRELATED, 20),
+                default.testbed_model("corr0.9", 0.9, 20),
+                default.testbed_model("corr0.33-steps5", default.UNCORRELATED, 5)]
     c.reference_model = "corr0.33"
     c.train.batch_size = 32
     c.train.warmup_steps = 3
     c.train.model.update(vision_layers=1, vision_width=32, embed_dim=32, text_width=32,
                          vision_mlp_dim=64, text_mlp_dim=64, vision_heads=2, text_heads=2,
                          patch_size=8)
-    n = 64
+    n = 48
     tasks = c.tasks.to_dict()
     for task in (tasks["id"], tasks["shifts"]["counter"], tasks["spurious"],
                  tasks["ood"]["unseen_shapes"], tasks["calibration"], tasks["corruption"]):
