@@ -97,3 +97,18 @@ def plot_all(summary: dict, workdir: str) -> list[str]:
     return [plot_confusions(summary, os.path.join(workdir, "counting_confusion.png")),
             plot_per_count(summary, os.path.join(workdir, "counting_per_count.png")),
             plot_lambda(summary, os.path.join(workdir, "counting_lambda.png"))]
+
+
+def merge_sweeps(*summaries) -> dict:
+    """One summary-like dict whose ``lambda_sweep`` per seed is the union of several runs'
+    (e.g. the 3-seed runs with ``:nosweep`` and ``:lambda=2``), over the seeds they share, for
+    ``plot_lambda``. Runs of the same seed agree on lambda 0 (same base, batches and seed)."""
+    seeds = sorted(set.intersection(*(set(s["seeds"]) for s in summaries)))
+    if not seeds:
+        raise ValueError("the summaries share no seed")
+    per_seed = {str(k): {"lambda_sweep": {}} for k in seeds}
+    for s in summaries:
+        for k in seeds:
+            per_seed[str(k)]["lambda_sweep"].update(s["per_seed"][str(k)]["lambda_sweep"])
+    lams = sorted({float(x) for s in summaries for x in s["lambdas"]})
+    return {"seeds": seeds, "per_seed": per_seed, "lambdas": lams}

@@ -78,7 +78,7 @@ def base_folder(config) -> str:
     if not os.path.isabs(path) and not os.path.isfile(path):  # relative to the repository
         path = os.path.join(ROOT, path)
     t = common.load_config_file(path)
-    t.total_steps = steps or t.total_steps
+    t.total_steps = t.total_steps if steps is None else steps
     t.optim.warmup_steps = min(int(t.optim.warmup_steps), max(t.total_steps - 1, 0))
     t.eval_every, t.checkpoint_every, t.tensorboard = 0, 0, False
     folder = os.path.join(str(config.base_cache), "model")
@@ -88,12 +88,33 @@ def base_folder(config) -> str:
         with open(path) as f:
             if json.load(f) == marker:
                 return folder
-    print(f"[counting] training the base model ({config.base_config}, {t.total_steps} steps)",
-          flush=True)
-    loop.train(t, str(config.base_cache))
+    if t.total_steps == 0:  # an untrained model of the config (the micro tests' base)
+        _save_untrained(t, folder)
+    else:
+        print(f"[counting] training the base model ({config.base_config}, {t.total_steps} "
+              f"steps)", flush=True)
+        loop.train(t, str(config.base_cache))
     with open(path, "w") as f:
         json.dump(marker, f)
     return folder
+
+
+def _save_untrained(t, folder: str) -> None:
+    """A freshly initialised model of trainer config ``t`` (with a word tokenizer) in
+    ``folder``, as ``jclip.load`` and the trainer's ``init_from`` read it."""
+    import json
+
+    import jax
+
+    import jclip
+    from jclip.train import loop, state
+
+    model, tokenizer, _ = loop.build_model(t)
+    params = state.init_params(model, jax.random.key(int(t.seed)))
+    jclip.save(folder, model, jax.device_get(params))
+    with open(os.path.join(folder, "tokenizer.json"), "w") as f:
+        json.dump({"type": "word", "words": list(tokenizer.encoder),
+                   "context_length": tokenizer.context_length}, f)
 
 
 def finetune(config, base: str, seed: int, lam: float, workdir: str) -> tuple[str, float]:
