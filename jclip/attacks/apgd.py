@@ -239,11 +239,12 @@ def autoattack_eval(logits_fn, x, labels, key, *, eps, steps: int = 100, norm: s
       attack succeeded, else the clean image).
     """
     check_pixels(x)
-    clean = jnp.argmax(logits_fn(x), -1) == jnp.asarray(labels)
+    clean_logits = logits_fn(x)
+    clean = jnp.argmax(clean_logits, -1) == jnp.asarray(labels)
     k_ce, k_t = jax.random.split(key)
     adv_ce, rob_ce = apgd("ce", logits_fn, x, labels, k_ce, eps=eps, steps=steps, norm=norm,
                           n_restarts=n_restarts)
-    num_classes = logits_fn(x[:1]).shape[1]
+    num_classes = clean_logits.shape[1]
     out = {"clean": clean, "apgd-ce": rob_ce}
     robust, adv = rob_ce, adv_ce
     if num_classes >= 4:

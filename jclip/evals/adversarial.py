@@ -19,6 +19,10 @@ approximation), with the same random start as the evaluation uses.
 
 Metrics: ``clean_acc1``, ``robust_acc1`` (accuracy on the attacked images) and with ttc
 ``clean_ttc_acc1``, ``robust_ttc_acc1``; the result holds the attack's full settings.
+
+Attacks run in float32 with the context's float32 params whatever ``ctx.precision`` says, one
+jitted program per task (batch shapes are fixed by the padded batches), in one process (each
+process of a multi-process run evaluates the whole split).
 """
 
 from __future__ import annotations
