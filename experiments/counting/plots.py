@@ -85,7 +85,7 @@ def plot_lambda(summary: dict, path: str) -> str:
     ax.set_xlabel("lambda (weight of the counting loss)")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=8, loc="center right")
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
