@@ -93,6 +93,7 @@ def base_model(cache_dir: str = BASE_DIR, *, steps: int | None = None, seed: int
     config = load_config_file(os.path.join(CONFIGS_DIR, "shapes_tiny.py"))
     if steps is not None:
         config.total_steps = int(steps)
+        config.optim.warmup_steps = min(int(config.optim.warmup_steps), max(0, int(steps) - 1))
     config.seed = int(seed)
     base = cache_dir
     for folder in (DEMO_MODEL, os.path.join(base, "model")):
