@@ -22,7 +22,7 @@ _LAZY_ATTRS = {
 }
 _LAZY_MODULES = (
     "losses", "metrics", "kernels", "data", "models", "pretrained", "heads", "tokenizer",
-    "preprocessing", "train", "evals",
+    "preprocessing", "train", "evals", "attacks",
 )
 # The classifier heads are also reachable at the top level (``from jclip import zeroshot``).
 _HEADS = ("zeroshot", "prompts", "adapt")
