@@ -1,34 +1,43 @@
 # `make demo`: train a tiny CLIP on the synthetic scenes benchmark and print its results.
-# `make test`: lint and run the whole test suite.  Both create .venv and install on first use.
+# `make test`: lint and run the whole test suite.  Both create .venv and install on first use,
+# at the exact versions of constraints.txt (the environment known to pass).
+# `make test-latest`: the same suite in .venv-latest with the newest versions setup.py allows,
+# to see an upgrade's breakage before it reaches everyone (or: make test CONSTRAINTS=).
 
-PY := .venv/bin/python
-VENV_STAMP := .venv/.installed
+VENV ?= .venv
+CONSTRAINTS ?= constraints.txt
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+PIP := $(PY) -m pip install -q $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 
-.PHONY: demo test lint install clean
+.PHONY: demo test test-latest lint install clean
 
-$(VENV_STAMP): setup.py pyproject.toml Makefile
-	test -x $(PY) || python3 -m venv .venv
+$(VENV_STAMP): setup.py pyproject.toml Makefile $(CONSTRAINTS)
+	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PIP) -e ".[test]"
 	# Reference implementations for the parity tests only (jclip never imports them):
 	# a CPU PyTorch for transformers' models, CLIP_benchmark's metric code without its deps.
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q --no-deps clip-benchmark==1.6.2
+	$(PIP) torch==2.13.0
+	$(PIP) --no-deps clip-benchmark==1.6.2
 	# Attack references: foolbox runs jclip's JAX models natively; torchattacks on PyTorch CLIP.
-	$(PY) -m pip install -q foolbox==3.3.4
-	$(PY) -m pip install -q --no-deps torchattacks==3.5.1
+	$(PIP) foolbox==3.3.4
+	$(PIP) --no-deps torchattacks==3.5.1
 	touch $(VENV_STAMP)
 
 install: $(VENV_STAMP)
 
 lint: $(VENV_STAMP)
-	$(PY) -m ruff check jclip kernels experiments tests
+	$(PY) -m ruff check jclip experiments tests
 
 test: $(VENV_STAMP) lint
 	$(PY) -m pytest -n 2 --dist loadgroup -q tests
+
+test-latest:
+	$(MAKE) test VENV=.venv-latest CONSTRAINTS=
 
 demo: $(VENV_STAMP)
 	$(PY) -m experiments.demo --workdir results/demo
 
 clean:
-	rm -rf .venv results
+	rm -rf .venv .venv-latest results

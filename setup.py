@@ -1,4 +1,4 @@
-"""Install jclip; the Pallas kernels in kernels/ install as jclip.kernels."""
+"""Install jclip (the library, its kernels included, and the jclip-eval command)."""
 
 from setuptools import find_packages, setup
 
@@ -7,8 +7,7 @@ setup(
     version="0.1.0",
     description="JAX-native research codebase for CLIP-style vision-language models",
     python_requires=">=3.10",
-    packages=find_packages(include=["jclip", "jclip.*"]) + ["jclip.kernels"],
-    package_dir={"jclip.kernels": "kernels"},
+    packages=find_packages(include=["jclip", "jclip.*"]),
     package_data={"jclip": ["assets/*"]},
     entry_points={"console_scripts": ["jclip-eval = jclip.evals.cli:main"]},
     install_requires=[

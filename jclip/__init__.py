@@ -16,6 +16,7 @@ _LAZY_ATTRS = {
     "CLIPModel": ("jclip.models.clip", "CLIPModel"),
     "load": ("jclip.pretrained.load", "load"),
     "save": ("jclip.pretrained.load", "save"),
+    "load_tokenizer": ("jclip.pretrained.tokenizers", "load_tokenizer"),
     "list_pretrained": ("jclip.pretrained.hub", "list_pretrained"),
     "Tokenizer": ("jclip.tokenizer", "Tokenizer"),
     "preprocess": ("jclip.preprocessing", "preprocess"),

@@ -320,6 +320,16 @@ def _clip_bpe_from_tokenizer_json(folder: str):
     return model["vocab"], merges
 
 
+def _refuse_jclip_description(folder: str) -> None:
+    """Earlier jclip versions saved their word-tokenizer description as tokenizer.json."""
+    spec = _read_json(folder, "tokenizer.json")
+    if spec.get("type") in ("word", "pretrained") and "model" not in spec:
+        raise ValueError(
+            f"{os.path.join(folder, 'tokenizer.json')} is a jclip tokenizer description (type "
+            f"{spec['type']!r}), not a Hugging Face tokenizer: load it with "
+            "jclip.load_tokenizer(folder)")
+
+
 def _from_folder(cls, folder: str, context_length: int | None):
     length = _configured_length(folder) if context_length is None else context_length
     has = lambda name: os.path.isfile(os.path.join(folder, name))
@@ -328,6 +338,7 @@ def _from_folder(cls, folder: str, context_length: int | None):
         vocab_merges = _read_json(folder, "vocab.json"), read_bpe_merges(
             os.path.join(folder, "merges.txt"))
     elif has("tokenizer.json"):
+        _refuse_jclip_description(folder)
         vocab_merges = _clip_bpe_from_tokenizer_json(folder)
     if vocab_merges is not None and SOT in vocab_merges[0] and EOT in vocab_merges[0]:
         return cls(*vocab_merges, context_length=77 if length is None else length)
@@ -343,6 +354,11 @@ def _from_folder(cls, folder: str, context_length: int | None):
     return HFTokenizer(hf_tokenizer, 64 if length is None else length)
 
 
+class UnknownWordError(KeyError, ValueError):
+    """A text holds words outside a ``WordTokenizer``'s closed vocabulary (bad input: a
+    ``ValueError``; also a ``KeyError``, the lookup that failed)."""
+
+
 class WordTokenizer:
     """Closed-vocabulary word-level tokenizer (offline, no files), e.g. for synthetic captions.
 
@@ -353,8 +369,8 @@ class WordTokenizer:
     Text handling: lower-cased and split on whitespace; the punctuation characters
     ``. , ; : ! ? " ( )`` are split off as tokens of their own and kept if they are in the
     vocabulary, dropped otherwise; hyphens and apostrophes stay inside words. Any other word
-    not in the vocabulary raises ``KeyError``. Rows longer than the context length are cut and
-    end with the end token, as in CLIP.
+    not in the vocabulary raises ``UnknownWordError`` (a ``KeyError`` and a ``ValueError``).
+    Rows longer than the context length are cut and end with the end token, as in CLIP.
     """
 
     PUNCTUATION = '.,;:!?"()'
@@ -386,7 +402,7 @@ class WordTokenizer:
         words = self.split(text)
         unknown = sorted({w for w in words if w not in self.encoder})
         if unknown:
-            raise KeyError(f"Words not in the vocabulary of the WordTokenizer: {unknown} "
+            raise UnknownWordError(f"Words not in the vocabulary of the WordTokenizer: {unknown} "
                            f"(in {text!r})")
         return [self.encoder[w] for w in words]
 

@@ -1,7 +1,6 @@
 """A tiny CLIP over the scenes' vocabulary, for the jclip.evals tests (random init, 32 px)."""
 
 import functools
-import json
 import os
 
 import jax
@@ -27,13 +26,9 @@ def tiny_model(seed: int = 0):
 
 
 def save_workdir(path) -> str:
-    """A trainer-style workdir: model/ (jclip format) + model/tokenizer.json."""
+    """A trainer-style workdir: model/ (jclip format with its word tokenizer)."""
     model, params, tok = tiny_model()
-    model_dir = os.path.join(path, "model")
-    jclip.save(model_dir, model, params)
-    with open(os.path.join(model_dir, "tokenizer.json"), "w") as f:
-        json.dump({"type": "word", "words": list(tok.encoder),
-                   "context_length": tok.context_length}, f)
+    jclip.save(os.path.join(path, "model"), model, params, tokenizer=tok)
     return str(path)
 
 

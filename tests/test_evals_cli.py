@@ -58,6 +58,35 @@ def test_bad_arguments_are_named(tmp_path, argv, error, match):
         cli.run(args)
 
 
+def test_main_reports_bad_input_in_one_line_and_lets_bugs_raise(tmp_path, capsys, monkeypatch):
+    workdir = save_workdir(tmp_path / "run")
+    common = ["--output", str(tmp_path / "{task}.json"), "--quiet"]
+    assert cli.main(["--model", "missing/dir/model", "--dataset", "cifar10", *common]) == 2
+    assert "jclip-eval: error: model 'missing/dir/model' does not exist" in capsys.readouterr().err
+    assert cli.main(["--model", workdir, "--dataset", "cifar_10", *common]) == 2
+    assert "unknown dataset 'cifar_10'" in capsys.readouterr().err
+
+    def bug(error):
+        def run_task(ctx, task):
+            raise error
+        return run_task
+
+    # A bug inside the run keeps its traceback, whatever its type: a KeyError of jclip's own
+    # code, or a ValueError raised inside numpy (a shape jclip did not check).
+    monkeypatch.setattr(cli.runner, "run_task", bug(KeyError("source")))
+    with pytest.raises(KeyError, match="source"):
+        cli.main(["--model", workdir, "--dataset", "jclip_shapes/attributes", *common])
+
+    def numpy_error(ctx, task):
+        import numpy as np
+
+        return np.zeros(3).reshape(2)
+
+    monkeypatch.setattr(cli.runner, "run_task", numpy_error)
+    with pytest.raises(ValueError, match="reshape"):
+        cli.main(["--model", workdir, "--dataset", "jclip_shapes/attributes", *common])
+
+
 def test_summarize_refuses_a_file_that_is_not_a_result(tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text(json.dumps({"hello": 1}))

@@ -78,9 +78,8 @@ def _word_models(tmp_path, words):
              for x in map(np.asarray, leaves)]
     second = tmp_path / "hf_clip_noisy"
     jclip.save(model, jax.tree.unflatten(tree, noisy), str(second), format="hf")
-    for folder in (first, second):
-        with open(folder / "tokenizer.json", "w") as f:
-            json.dump({"type": "word", "words": sorted(words), "context_length": 16}, f)
+    for folder in (first, second):  # the word tokenizer beside the HF files takes precedence
+        jclip.pretrained.write_tokenizer(folder, jclip.tokenizer.WordTokenizer(sorted(words), 16))
     return [dict(name=folder.name, source=str(folder)) for folder in (first, second)]
 
 

@@ -17,9 +17,9 @@ import pytest
 from jax import export
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
-from jclip.kernels import pallas_drivers, pallas_tiles, tiled
 
 from jclip import kernels
+from jclip.kernels import pallas_drivers, pallas_tiles, tiled
 
 KERNELS = {
     "jclip_lse_tile",

@@ -168,14 +168,12 @@ def test_save_errors(tmp_path):
     model, params = jclip.load(MIXED)
     with pytest.raises(ValueError, match="format must be one of"):
         jclip.save(model, params, tmp_path / "x", format="onnx")
-    with pytest.raises(ValueError, match="only with format='hf'"):
-        jclip.save(model, params, tmp_path / "x", tokenizer=_tokenizer("hf_clip_mixed"))
     jclip.save(model, params, tmp_path / "j")
     with pytest.raises(FileExistsError, match="jclip-format checkpoint"):
         jclip.save(model, params, tmp_path / "j", format="hf")
     with pytest.raises(TypeError, match=r"\(model, params, directory\)"):
         jclip.save(model, params)
-    with pytest.raises(TypeError, match="no Hugging Face files"):
+    with pytest.raises(TypeError, match="no Hugging Face files.*format='jclip'"):
         jclip.save(model, params, tmp_path / "w", format="hf",
                    tokenizer=jclip.tokenizer.WordTokenizer(["cat"]))
     small, small_params = jclip.load(os.path.join(FIXTURES, "hf_clip_quickgelu"))

@@ -35,7 +35,8 @@ def test_short_run_lowers_the_loss_and_logs_evaluations(tmp_path):
     assert final["color/acc1"] > 0.5  # two colours: better than chance already
     # The final model is saved for jclip.load / jclip-eval, with its tokenizer.
     assert (tmp_path / "model" / "jclip_config.json").is_file()
-    assert json.loads((tmp_path / "model" / "tokenizer.json").read_text())["type"] == "word"
+    spec = json.loads((tmp_path / "model" / "jclip_tokenizer.json").read_text())
+    assert spec["type"] == "word" and not (tmp_path / "model" / "tokenizer.json").exists()
     # The in-loop numbers are those of jclip.evals on the saved model.
     count = next(r for r in trainer.last_eval_results if r["task_config"]["name"] == "count")
     assert np.asarray(count["confusion_matrix"]).sum() == count["num_examples"] == 32

@@ -100,10 +100,9 @@ def eval_tasks(config, seed: int, *, defense=None, adaptive: bool = False) -> li
 def load(folder: str):
     """(model, params, tokenizer) of a model folder."""
     import jclip
-    from jclip.evals.cli import load_tokenizer
 
     model, params = jclip.load(folder)
-    return model, params, load_tokenizer(folder, model, None)
+    return model, params, jclip.load_tokenizer(folder, context_length=model.config.context_length)
 
 
 def evaluate(folder: str, tasks: list[dict], batch_size: int) -> list[dict]:

@@ -102,8 +102,6 @@ def base_folder(config) -> str:
 def _save_untrained(t, folder: str) -> None:
     """A freshly initialised model of trainer config ``t`` (with a word tokenizer) in
     ``folder``, as ``jclip.load`` and the trainer's ``init_from`` read it."""
-    import json
-
     import jax
 
     import jclip
@@ -111,10 +109,7 @@ def _save_untrained(t, folder: str) -> None:
 
     model, tokenizer, _ = loop.build_model(t)
     params = state.init_params(model, jax.random.key(int(t.seed)))
-    jclip.save(folder, model, jax.device_get(params))
-    with open(os.path.join(folder, "tokenizer.json"), "w") as f:
-        json.dump({"type": "word", "words": list(tokenizer.encoder),
-                   "context_length": tokenizer.context_length}, f)
+    jclip.save(folder, model, jax.device_get(params), tokenizer=tokenizer)
 
 
 def finetune(config, base: str, seed: int, lam: float, workdir: str) -> tuple[str, float]:
@@ -136,10 +131,9 @@ def evaluate(config, folder: str, seed: int, workdir: str) -> dict:
     """{eval name: result} of the model in ``folder`` on ``config.evals``."""
     import jclip
     from jclip.evals import runner
-    from jclip.evals.cli import load_tokenizer
 
     model, params = jclip.load(folder)
-    tokenizer = load_tokenizer(folder, model, None)
+    tokenizer = jclip.load_tokenizer(folder, context_length=model.config.context_length)
     tasks = []
     for name, task in _plain(config.evals).items():
         task = copy.deepcopy(task)

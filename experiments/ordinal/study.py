@@ -81,12 +81,13 @@ def _values(task, names) -> np.ndarray:
 def load_model(config):
     """(model, params, tokenizer, base-model folder or source)."""
     import jclip
-    from jclip.evals.cli import load_tokenizer
 
     source = config.model or common.base_model(config.base_cache,
                                                steps=config.base_steps or None)
     model, params = jclip.load(source)
-    return model, params, load_tokenizer(source, model, config.tokenizer or None), source
+    tokenizer = jclip.load_tokenizer(source, context_length=model.config.context_length,
+                                     tokenizer=config.tokenizer or None)
+    return model, params, tokenizer, source
 
 
 def trained_words(config) -> set:

@@ -170,10 +170,10 @@ def testbed_model(spec: dict, train: dict, seed: int, folder: str) -> str:
 def load_model(source: str, tokenizer: str | None = None):
     """(model, params, tokenizer) of a jclip.load source (a folder, hub id, ...)."""
     import jclip
-    from jclip.evals import cli
 
     model, params = jclip.load(source)
-    return model, params, cli.load_tokenizer(source, model, tokenizer)
+    return model, params, jclip.load_tokenizer(
+        source, context_length=model.config.context_length, tokenizer=tokenizer)
 
 
 # -- one seed ----------------------------------------------------------------------------------

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import re
 import sys
+import traceback
 
 from jclip.evals import datasets as datasets_lib
 from jclip.evals import registry, runner
 
 DEFAULT_OUTPUT = "{dataset}_{model}_{task}.json"
-TOKENIZER_SPEC = "tokenizer.json"  # a word tokenizer saved beside a jclip model (the trainer's)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,32 +126,6 @@ def check_model_source(source: str) -> None:
                                 f"{os.getcwd()})")
 
 
-def load_tokenizer(source: str, model, tokenizer_source: str | None):
-    """The tokenizer of a model source: ``--tokenizer``, a saved word tokenizer, the source's
-    own tokenizer files, or an error saying what to pass."""
-    import jclip
-    from jclip.tokenizer import WordTokenizer
-
-    if tokenizer_source:
-        return jclip.Tokenizer.from_pretrained(tokenizer_source,
-                                               context_length=model.config.context_length)
-    folder = source if os.path.isdir(source) else os.path.dirname(source)
-    spec = os.path.join(folder, TOKENIZER_SPEC) if folder else ""
-    if spec and os.path.isfile(spec):
-        with open(spec) as f:
-            meta = json.load(f)
-        if meta.get("type") == "word":
-            return WordTokenizer(meta["words"], int(meta["context_length"]))
-        return jclip.Tokenizer.from_pretrained(meta["source"],
-                                               context_length=model.config.context_length)
-    try:
-        return jclip.Tokenizer.from_pretrained(folder or source,
-                                               context_length=model.config.context_length)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"no tokenizer found for {source!r} ({e}); pass --tokenizer, e.g. "
-                         "--tokenizer openai/clip-vit-base-patch32") from e
-
-
 def plan(args) -> list[tuple[str, str, dict, str]]:
     """(model source, dataset spec, task dict, output path) for every run, all checked."""
     specs = datasets_lib.expand(args.dataset)
@@ -251,7 +224,8 @@ def run(args) -> list[dict]:
                 continue
         path = _model_dir(source)
         model, params = jclip.load(path, arch=args.arch)
-        tokenizer = load_tokenizer(path, model, args.tokenizer)
+        tokenizer = jclip.load_tokenizer(path, context_length=model.config.context_length,
+                                         tokenizer=args.tokenizer)
         ctx = EvalContext(model, params, tokenizer, model_name=model_name(source),
                           batch_size=args.batch_size, precision=args.precision,
                           cache_dir=args.cache_dir, data_dir=args.data_dir,
@@ -288,11 +262,33 @@ def main(argv: list[str] | None = None) -> int:
     initialize_distributed(args)
     try:
         run(args)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
+    except (ValueError, OSError) as e:
+        if not is_input_error(e):
+            raise  # a bug: its traceback is what a report needs
         # Bad input: the message names the problem; a traceback would bury it.
         print(f"jclip-eval: error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+_JCLIP_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def is_input_error(error: BaseException) -> bool:
+    """Whether ``error`` is jclip's report of bad input rather than a bug.
+
+    jclip reports bad input (paths, datasets, flags, files) with ``ValueError`` (its
+    ``ConfigError`` too) or ``OSError`` raised by its own checks, so the raising frame lies in
+    the jclip package; the same types raised inside numpy, jax or another library are bugs of
+    the caller (a shape jclip failed to check) and keep their traceback. A missing or unreadable
+    file (``OSError`` with a file name) is the user's wherever it is raised.
+    """
+    if isinstance(error, OSError) and getattr(error, "filename", None):
+        return True
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return True
+    return os.path.abspath(frames[-1].filename).startswith(_JCLIP_ROOT + os.sep)
 
 
 def expand_paths(patterns: list[str]) -> list[str]:

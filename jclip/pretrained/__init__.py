@@ -1,7 +1,8 @@
 """Pretrained weights: ``load`` / ``save`` / ``download`` / ``list_pretrained``.
 
 ``jclip.pretrained.load`` reads a hub id, a local folder or a state-dict file into
-``(CLIPModel, params)``; ``save`` writes jclip's msgpack format or a Hugging Face folder; ``hub``
+``(CLIPModel, params)``; ``save`` writes jclip's msgpack format or a Hugging Face folder;
+``load_tokenizer`` reads the tokenizer a model folder carries (``tokenizers``); ``hub``
 lists the known hub checkpoints; ``hf`` and ``openclip`` hold the two PyTorch layouts (config
 parsing and key maps built from ``keymaps``), ``tensors`` the tensor-only reader of torch /
 safetensors files.
@@ -10,5 +11,7 @@ safetensors files.
 from jclip.pretrained.hub import PretrainedInfo, list_pretrained
 from jclip.pretrained.load import download, load
 from jclip.pretrained.save import save
+from jclip.pretrained.tokenizers import load_tokenizer, write_tokenizer
 
-__all__ = ["PretrainedInfo", "download", "list_pretrained", "load", "save"]
+__all__ = ["PretrainedInfo", "download", "list_pretrained", "load", "load_tokenizer", "save",
+           "write_tokenizer"]

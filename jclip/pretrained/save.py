@@ -7,10 +7,11 @@ format="hf": the folder transformers reads with ``CLIPModel.from_pretrained`` /
   model.safetensors         float32 weights, the inverse of ``hf.hf_key_map``
   preprocessor_config.json  CLIPImageProcessor / SiglipImageProcessor settings that compute
                             what ``jclip.preprocess`` does for the config (size, crop, mean/std)
-  tokenizer files           with ``tokenizer=``: a CLIP BPE ``jclip.Tokenizer`` writes
-                            vocab.json, merges.txt, tokenizer_config.json and
-                            special_tokens_map.json (CLIPTokenizer); an ``HFTokenizer``
-                            (SigLIP's SentencePiece) saves its transformers tokenizer.
+  tokenizer files           with ``tokenizer=`` (either format; ``tokenizers.write_tokenizer``):
+                            a CLIP BPE ``jclip.Tokenizer`` writes vocab.json, merges.txt,
+                            tokenizer_config.json and special_tokens_map.json (CLIPTokenizer);
+                            an ``HFTokenizer`` (SigLIP's SentencePiece) saves its transformers
+                            tokenizer; a ``WordTokenizer`` writes jclip_tokenizer.json.
 ``jclip.load`` reads both formats back with equal params.
 """
 
@@ -29,7 +30,8 @@ from jclip.models.params import check_params, flatten, to_layout
 from jclip.preprocessing import mean_std
 from jclip.pretrained.hf import hf_config, hf_key_map
 from jclip.pretrained.keymaps import to_state_dict
-from jclip.tokenizer import EOT, SOT, HFTokenizer, Tokenizer
+from jclip.pretrained.tokenizers import write_tokenizer
+from jclip.tokenizer import HFTokenizer, Tokenizer, WordTokenizer
 
 JCLIP_CONFIG = "jclip_config.json"
 JCLIP_PARAMS = "params.msgpack"
@@ -65,38 +67,40 @@ def save(*args, format: str = "jclip", tokenizer=None) -> str:
       directory: the folder, created if needed.
       format: "jclip" (jclip_config.json + params.msgpack) or "hf" (a transformers folder, see
         the module docstring).
-      tokenizer: with format="hf", a ``jclip.Tokenizer`` (CLIP BPE) or ``HFTokenizer`` whose
-        files are written too; None writes no tokenizer.
+      tokenizer: a ``jclip.Tokenizer`` (CLIP BPE), ``HFTokenizer`` or ``WordTokenizer`` saved
+        beside the weights (``jclip.load_tokenizer(directory)`` reads it); None writes none.
     Returns:
       The directory; ``jclip.load(directory)`` gives back equal params.
     """
     directory, config, params = _split_args(args)
     if format not in SAVE_FORMATS:
         raise ValueError(f"format must be one of {SAVE_FORMATS}, got {format!r}")
-    if tokenizer is not None and format != "hf":
-        raise ValueError("tokenizer= is written only with format='hf'; the jclip format holds "
-                         "the model alone")
     params = jax.device_get(flax.core.unfreeze(params))
     check_params(params, config)
+    if format == "hf" and isinstance(tokenizer, WordTokenizer):
+        raise TypeError("a WordTokenizer has no Hugging Face files to write: save it with "
+                        "format='jclip' (jclip_tokenizer.json)")
+    _check_tokenizer(tokenizer, config)
     os.makedirs(directory, exist_ok=True)
     if format == "jclip":
         _write_json(os.path.join(directory, JCLIP_CONFIG),
                     {"format": "jclip", "version": 1, "config": dataclasses.asdict(config)})
         with open(os.path.join(directory, JCLIP_PARAMS), "wb") as f:
             f.write(flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, params)))
+        if tokenizer is not None:
+            write_tokenizer(directory, tokenizer)
         return directory
     if os.path.isfile(os.path.join(directory, JCLIP_CONFIG)):
         raise FileExistsError(
             f"{directory} holds a jclip-format checkpoint ({JCLIP_CONFIG}), which jclip.load "
             "would read instead of the HF files: save to another folder or delete it first"
         )
-    _check_tokenizer(tokenizer, config)
     sot = getattr(tokenizer, "sot_id", None) if tokenizer is not None else None
     _write_json(os.path.join(directory, "config.json"), hf_config(config, bos_token_id=sot))
     save_hf_weights(os.path.join(directory, "model.safetensors"), config, params)
     _write_json(os.path.join(directory, "preprocessor_config.json"), image_processor_config(config))
     if tokenizer is not None:
-        save_tokenizer(tokenizer, directory)
+        write_tokenizer(directory, tokenizer)
     return directory
 
 
@@ -127,41 +131,18 @@ def image_processor_config(config: ModelConfig) -> dict:
 def _check_tokenizer(tokenizer, config: ModelConfig) -> None:
     if tokenizer is None:
         return
-    if not isinstance(tokenizer, (Tokenizer, HFTokenizer)):
-        raise TypeError(f"tokenizer must be a jclip.Tokenizer or HFTokenizer (or None), got "
-                        f"{type(tokenizer).__name__}: it has no Hugging Face files to write")
+    if not isinstance(tokenizer, (Tokenizer, HFTokenizer, WordTokenizer)):
+        raise TypeError(f"tokenizer must be a jclip.Tokenizer, HFTokenizer or WordTokenizer (or "
+                        f"None), got {type(tokenizer).__name__}")
     if tokenizer.vocab_size > config.vocab_size:
         raise ValueError(f"the tokenizer's vocabulary ({tokenizer.vocab_size} ids) does not fit "
                          f"the model's vocab_size={config.vocab_size}: is it this model's "
                          "tokenizer?")
-    if (isinstance(tokenizer, Tokenizer) and config.kind == "clip"
+    if (isinstance(tokenizer, (Tokenizer, WordTokenizer)) and config.kind == "clip"
             and tokenizer.eos_id != config.eos_token_id):
         raise ValueError(f"the tokenizer's end token is id {tokenizer.eos_id} but the model pools "
                          f"the text at eos_token_id={config.eos_token_id}: is it this model's "
                          "tokenizer?")
-
-
-def save_tokenizer(tokenizer, directory: str) -> None:
-    """Writes the tokenizer files transformers' CLIPTokenizer (or the HFTokenizer's own class)
-    reads from ``directory``."""
-    if isinstance(tokenizer, HFTokenizer):
-        tokenizer.hf_tokenizer.save_pretrained(directory)
-        return
-    if not isinstance(tokenizer, Tokenizer):
-        raise TypeError(f"expected a jclip.Tokenizer or HFTokenizer, got "
-                        f"{type(tokenizer).__name__}")
-    vocab = dict(sorted(tokenizer.encoder.items(), key=lambda item: item[1]))
-    _write_json(os.path.join(directory, "vocab.json"), vocab, indent=None)
-    merges = sorted(tokenizer.ranks, key=tokenizer.ranks.get)
-    with open(os.path.join(directory, "merges.txt"), "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
-    # transformers' CLIP conventions: pad with the end token (jclip pads with 0; both give the
-    # same text features, as CLIP pools at the first end token).
-    special = dict(bos_token=SOT, eos_token=EOT, unk_token=EOT, pad_token=EOT)
-    _write_json(os.path.join(directory, "special_tokens_map.json"), special)
-    _write_json(os.path.join(directory, "tokenizer_config.json"), dict(
-        tokenizer_class="CLIPTokenizer", model_max_length=tokenizer.context_length,
-        do_lower_case=True, errors="replace", add_prefix_space=False, **special))
 
 
 def _write_json(path: str, obj, indent: int | None = 1) -> None:

@@ -51,8 +51,13 @@ def build_model(config: ml_collections.ConfigDict):
     context_length = int(config.model.get("context_length", 16))
     if tok_source == "word":
         tokenizer = input_pipeline.make_word_tokenizer(context_length)
-    else:
-        tokenizer = jclip.Tokenizer.from_pretrained(tok_source, context_length=context_length)
+    elif tok_source == "from_init":  # the tokenizer saved with the init_from model
+        if not config.get("init_from"):
+            raise ConfigError("tokenizer='from_init' needs init_from (the model folder whose "
+                              "tokenizer to use)")
+        tokenizer = jclip.load_tokenizer(str(config.init_from), context_length=context_length)
+    else:  # a hub id, a tokenizer folder, or a model folder with its tokenizer
+        tokenizer = jclip.load_tokenizer(tok_source, context_length=context_length)
     if config.get("init_from"):
         source = str(config.init_from)
         model, params = jclip.load(source)  # the checkpoint's architecture, checked here
@@ -207,11 +212,8 @@ class Trainer:
 
     def save_model(self, directory: str) -> str:
         """Writes the current params as a ``jclip.load``-able folder, with the tokenizer
-        (``tokenizer.json``) so that ``jclip-eval --model <workdir>`` finds both."""
-        import json
-
+        (``jclip.load_tokenizer`` reads it) so that ``jclip-eval --model <workdir>`` finds both."""
         import jclip
-        from jclip.tokenizer import WordTokenizer
 
         params = self.state["params"]
         if not all(x.is_fully_addressable for x in jax.tree.leaves(params)):
@@ -220,14 +222,7 @@ class Trainer:
             params = multihost_utils.process_allgather(params, tiled=True)
         if jax.process_index() != 0:
             return directory
-        jclip.save(directory, self.model, jax.device_get(params))
-        if isinstance(self.tokenizer, WordTokenizer):
-            spec = {"type": "word", "words": list(self.tokenizer.encoder),
-                    "context_length": self.tokenizer.context_length}
-        else:
-            spec = {"type": "pretrained", "source": str(self.config.get("tokenizer"))}
-        with open(os.path.join(directory, "tokenizer.json"), "w") as f:
-            json.dump(spec, f)
+        jclip.save(directory, self.model, jax.device_get(params), tokenizer=self.tokenizer)
         return directory
 
     def _check_finite(self, step: int, metrics: dict) -> dict:

@@ -64,10 +64,9 @@ def to_unit_pixels(images, model_config):
 def load_reference(source: str):
     """(model, params, tokenizer) of the frozen reference model ``source`` (cached)."""
     import jclip
-    from jclip.evals.cli import load_tokenizer
 
     model, params = jclip.load(source)
-    return model, params, load_tokenizer(source, model, None)
+    return model, params, jclip.load_tokenizer(source, context_length=model.config.context_length)
 
 
 def frozen_classifier(model, params, tokenizer, classnames, templates) -> np.ndarray:

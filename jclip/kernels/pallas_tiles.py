@@ -10,6 +10,7 @@ the bias and masks padded columns with -inf (+inf squared norms for the Gaussian
 
 import jax.numpy as jnp
 from jax import lax
+
 from jclip.kernels import tiled
 from jclip.kernels.pallas_drivers import dispatch, run_kernel
 

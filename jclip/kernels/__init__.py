@@ -26,6 +26,7 @@ under pmap (undone by the usual ``pmean``).
 
 import jax
 import jax.numpy as jnp
+
 from jclip.kernels import _checks, contrastive, gaussian, naive, pallas_tiles, ring, sigmoid
 
 __all__ = ["contrastive_loss", "gaussian_kernel_mean", "sigmoid_loss"]

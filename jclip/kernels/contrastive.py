@@ -22,6 +22,7 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax import lax
+
 from jclip.kernels import ring
 
 

@@ -17,6 +17,7 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax import lax
+
 from jclip.kernels import ring
 
 

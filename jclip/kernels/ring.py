@@ -16,6 +16,7 @@ import dataclasses
 
 import jax.numpy as jnp
 from jax import lax
+
 from jclip.kernels import pallas_tiles, tiled
 
 

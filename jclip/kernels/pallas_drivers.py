@@ -27,6 +27,7 @@ from jax import lax
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import tpu as pltpu
 from jax.experimental.pallas import triton as pltriton
+
 from jclip.kernels import tiled
 
 DEFAULT_BLOCK = {"interpret": 128, "mosaic_interpret": 128, "triton": 64, "mosaic": 256}
