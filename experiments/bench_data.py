@@ -103,11 +103,11 @@ def source_config(kind: str, root: str, pattern: str):
 
 def examples_per_second(config, steps: int) -> float:
     """Examples/s of ``steps`` batches after the first (which starts the pipeline)."""
-    from jclip.train import input_pipeline
+    from jclip.train import sources
     from jclip.train.loop import build_model
 
     model, tokenizer, _ = build_model(config)
-    batches = input_pipeline.make_batches(config, tokenizer, model.config)
+    batches = sources.make_batches(config, tokenizer, model.config)
     iterator = batches.iterate(0, steps + 1)
     first = next(iterator)
     assert first["image"].shape[1:] == (64, 64, 3), first["image"].shape

@@ -8,7 +8,7 @@ import pytest
 
 from jclip import losses
 from jclip.data import counterfactual as cf_lib
-from jclip.train import counting, input_pipeline
+from jclip.train import counting, sources
 from tests.test_train_sources import (  # noqa: F401
     any_text_tokenizer,
     micro,
@@ -81,7 +81,7 @@ def _counterfactual_batches(micro, tokenizer=None, **data):  # noqa: F811
     config = ml_collections.ConfigDict(config.to_dict())
     config.batch_size = 8
     config.data = ml_collections.ConfigDict(data)
-    return input_pipeline.make_batches(config, tokenizer, model.config, counterfactual=True)
+    return sources.make_batches(config, tokenizer, model.config, counterfactual=True)
 
 
 @pytest.mark.parametrize("kind", ["pairs", "wds", "classification"])

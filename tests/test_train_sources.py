@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from jclip.train import config as config_lib
-from jclip.train import input_pipeline, local_batches, loop, readers, sharding, sources
+from jclip.train import local_batches, loop, readers, sharding, sources
 
 MICRO = "experiments/configs/shapes_micro.py"
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "horse", "cat", "moon")
@@ -97,7 +97,7 @@ def make(micro, batch_size=4, tokenizer=None, **data):
     config = ml_collections.ConfigDict(config.to_dict())
     config.batch_size = batch_size
     config.data = ml_collections.ConfigDict(data)
-    return input_pipeline.make_batches(config, tokenizer, model.config)
+    return sources.make_batches(config, tokenizer, model.config)
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,13 @@ the first image is encoded. One JSON per (model, dataset, task), with CLIP_bench
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import re
 import sys
 import traceback
 
 from jclip.evals import datasets as datasets_lib
-from jclip.evals import registry, runner
+from jclip.evals import registry, runner, summarize
 
 DEFAULT_OUTPUT = "{dataset}_{model}_{task}.json"
 
@@ -238,9 +237,7 @@ def run(args) -> list[dict]:
                 runner.write_result(result, out)
                 _print_result(result, out)
     if results and lead:
-        from jclip.evals.summarize import table
-
-        print("\n" + table(results, "md"), flush=True)
+        print("\n" + summarize.table(results, "md"), flush=True)
     return results
 
 
@@ -254,8 +251,6 @@ def _print_result(result: dict, path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "summarize":
-        from jclip.evals import summarize
-
         return summarize.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -289,12 +284,3 @@ def is_input_error(error: BaseException) -> bool:
     if not frames:
         return True
     return os.path.abspath(frames[-1].filename).startswith(_JCLIP_ROOT + os.sep)
-
-
-def expand_paths(patterns: list[str]) -> list[str]:
-    """Result files named by paths or glob patterns (sorted, each once)."""
-    paths = []
-    for pattern in patterns:
-        found = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
-        paths += [p for p in found if p not in paths]
-    return paths

@@ -43,7 +43,7 @@ import numpy as np
 
 from jclip.data import corruptions as C
 from jclip.evals import zeroshot_classification as zs
-from jclip.evals.datasets import EvalData, fingerprint
+from jclip.evals.eval_data import EvalData, fingerprint
 
 DEFAULTS = {
     "templates": None,

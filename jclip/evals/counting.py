@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from jclip.data import counterfactual as cf_lib
+from jclip.evals.eval_data import EvalData, fingerprint, list_batches
 
 DEFAULTS = {
     "counts": None,  # the counts to choose among; None: the dataset's count range
@@ -209,8 +210,6 @@ def countbench_source(rest: str, split: str | None, *, data_dir=None, images_dir
     import os
 
     from jclip.data import countbench
-    from jclip.evals.datasets import EvalData, fingerprint
-    from jclip.evals.local_sources import _list_batches
 
     root = rest or data_dir
     if not root:
@@ -228,7 +227,7 @@ def countbench_source(rest: str, split: str | None, *, data_dir=None, images_dir
         name=f"countbench:{rest}" if rest else "countbench", split=split or "test",
         kind="counting", classnames=names,
         templates=tuple(templates or ("a photo of {} objects.", "a photo of {} things.")),
-        make_batches=_list_batches(list(range(n)), bench.load),
+        make_batches=list_batches(list(range(n)), bench.load),
         fingerprint=fingerprint("countbench", bench.json_path, list(bench.indices),
                                 [(st.st_size, st.st_mtime_ns) for st in stats]),
         class_subset=countbench.COUNTS, expected_examples=lambda: n, report=bench.report())

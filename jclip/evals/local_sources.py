@@ -27,8 +27,9 @@ import os
 import numpy as np
 
 from jclip.data import folder as image_folder
-from jclip.data import pairs, pipeline
+from jclip.data import pairs
 from jclip.data import webdataset as wds_format
+from jclip.evals.eval_data import EvalData, fingerprint, list_batches
 from jclip.heads import prompts
 
 CAPTION_FILES = ("captions.jsonl", "captions.csv")
@@ -38,20 +39,9 @@ def _templates(option, default) -> tuple[str, ...]:
     return prompts.load_templates(option if option is not None else default)
 
 
-def _list_batches(examples, load):
-    def make_batches(preprocess, batch_size, process_index, process_count, num_workers):
-        return pipeline.list_batches(examples, load, preprocess=preprocess,
-                                     batch_size=batch_size, process_index=process_index,
-                                     process_count=process_count, num_workers=num_workers)
-
-    return make_batches
-
-
 def folder_source(rest: str, split: str | None, *, data_dir=None, templates=None,
                   allow_empty_classes: bool = False):
     """``folder:DIR`` -> ``EvalData`` (classification); see the module docstring."""
-    from jclip.evals.datasets import EvalData, fingerprint
-
     if not rest:
         raise ValueError("'folder:' needs a folder, e.g. 'folder:~/data/pets'")
     split = split or "test"
@@ -62,7 +52,7 @@ def folder_source(rest: str, split: str | None, *, data_dir=None, templates=None
     return EvalData(
         name=f"folder:{rest}", split=split, kind="classification", classnames=data.classnames,
         templates=_templates(templates, "imagenet"),
-        make_batches=_list_batches(list(range(n)), data.load),
+        make_batches=list_batches(list(range(n)), data.load),
         fingerprint=fingerprint("folder", data.root, data.classes,
                                 [os.path.relpath(f, data.root) for f in data.files],
                                 data.labels.tolist(), data.sizes, data.mtimes),
@@ -105,8 +95,6 @@ def group_captions(rows: list[tuple[str, str]], base: str, source: str = "captio
 def pairs_source(rest: str, split: str | None, *, data_dir=None, image_key: str = "image",
                  caption_key: str = "caption"):
     """``pairs:DIR`` or ``pairs:FILE`` -> ``EvalData`` (retrieval); see the module docstring."""
-    from jclip.evals.datasets import EvalData, fingerprint
-
     if not rest:
         raise ValueError("'pairs:' needs a folder or captions file, e.g. 'pairs:~/data/coco'")
     path = _captions_file(rest, split)
@@ -131,7 +119,7 @@ def pairs_source(rest: str, split: str | None, *, data_dir=None, image_key: str 
     n = len(images)
     return EvalData(
         name=f"pairs:{rest}", split=split or "test", kind="retrieval", classnames=None,
-        templates=None, make_batches=_list_batches(list(range(n)), load),
+        templates=None, make_batches=list_batches(list(range(n)), load),
         fingerprint=fingerprint("pairs", os.path.abspath(path), digest, image_key, caption_key,
                                 [(st.st_size, st.st_mtime_ns) for st in stats]),
         expected_examples=lambda: n)
@@ -139,8 +127,6 @@ def pairs_source(rest: str, split: str | None, *, data_dir=None, image_key: str 
 
 def wds_source(rest: str, split: str | None, *, data_dir=None, templates=None):
     """``wds:DIR`` -> ``EvalData``; see the module docstring and ``jclip.data.webdataset``."""
-    from jclip.evals.datasets import EvalData, fingerprint
-
     if not rest:
         raise ValueError("'wds:' needs a folder in CLIP_benchmark's webdataset layout, e.g. "
                          "'wds:~/data/wds_cifar10'")
@@ -156,7 +142,7 @@ def wds_source(rest: str, split: str | None, *, data_dir=None, templates=None):
     n = len(data)
     return EvalData(
         name=f"wds:{rest}", split=split, kind=data.kind, classnames=names, templates=chosen,
-        make_batches=_list_batches(list(range(n)), data.load),
+        make_batches=list_batches(list(range(n)), data.load),
         fingerprint=fingerprint("wds", data.root, split, data.kind,
                                 [(os.path.relpath(p, data.root), st.st_size, st.st_mtime_ns)
                                  for p, st in zip(data.shards, stats)]),

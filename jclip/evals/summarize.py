@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import glob
 import io
 import json
 import math
@@ -68,8 +69,6 @@ def table(results: list[dict], fmt: str = "md") -> str:
 
 
 def main(argv: list[str]) -> int:
-    from jclip.evals.cli import expand_paths
-
     p = argparse.ArgumentParser(prog="jclip-eval summarize",
                                 description="Flatten result JSONs into one table.")
     p.add_argument("results", nargs="+", help="result files or glob patterns")
@@ -88,3 +87,12 @@ def main(argv: list[str]) -> int:
     else:
         print(text)
     return 0
+
+
+def expand_paths(patterns: list[str]) -> list[str]:
+    """Result files named by paths or glob patterns (sorted, each once)."""
+    paths = []
+    for pattern in patterns:
+        found = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
+        paths += [p for p in found if p not in paths]
+    return paths

@@ -17,28 +17,18 @@ import re
 
 import ml_collections
 
-# Keys every training config must define (the loop reads them directly).
-REQUIRED_KEYS = ("total_steps", "batch_size", "seed", "log_every", "eval_every",
-                 "checkpoint_every")
-# Optional top-level keys that ``load_config`` adds when a config file leaves them out, so that
-# they can be overridden from the command line: {key: (default, comment)}.
-OPTIONAL_KEYS = {
-    "init_from": ("", "a jclip.load source to fine-tune (HF folder / hub id, OpenCLIP file, "
-                      "jclip folder)"),
-    "locked_towers": ((), 'towers that get no updates, e.g. ("vision",) for LiT'),
-    "wise_ft_alpha": (None, "with init_from: save (1 - a) * init + a * fine-tuned as the final "
-                            "model (WiSE-FT); None: off"),
-}
-TOWERS = ("vision", "text")
-LOSS_IMPLS = ("xla", "kernel")
-# ModelConfig fields a fine-tuning run may still set in model.overrides: they change how the model
-# computes, not its parameters.
-COMPUTE_OPTIONS = ("dtype", "scan_layers", "remat")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-class ConfigError(ValueError):
-    """A training config that cannot run; the message names the field and the fix."""
+from jclip.pretrained.load import FILE_EXTENSIONS
+from jclip.train import evaluators, objectives, sources
+from jclip.train.config_keys import (  # noqa: F401 (re-exported: config.ConfigError, ...)
+    COMPUTE_OPTIONS,
+    HUB_ID,
+    LOSS_IMPLS,
+    OPTIONAL_KEYS,
+    REQUIRED_KEYS,
+    TOWERS,
+    ConfigError,
+    locked_towers,
+)
 
 
 def load_config(spec: str) -> ml_collections.ConfigDict:
@@ -69,12 +59,6 @@ def _check_required(config: ml_collections.ConfigDict) -> None:
     missing = [k for k in REQUIRED_KEYS if k not in config]
     if missing:
         raise ConfigError(f"Training config lacks the required keys {missing}")
-
-
-def locked_towers(config) -> tuple[str, ...]:
-    """``config.locked_towers`` as a tuple (a single name is accepted)."""
-    locked = config.get("locked_towers", ()) or ()
-    return (locked,) if isinstance(locked, str) else tuple(locked)
 
 
 def check_config(config: ml_collections.ConfigDict, num_devices: int | None = None) -> None:
@@ -129,8 +113,6 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
         if not config.get("init_from"):
             raise ConfigError("config.wise_ft_alpha interpolates the fine-tuned weights with "
                               "those of config.init_from: set init_from, or wise_ft_alpha=None")
-    from jclip.train import evaluators
-
     try:
         evaluators.make_tasks(config)
     except (TypeError, ValueError, FileNotFoundError) as e:
@@ -161,11 +143,9 @@ def _check_counts(config, num_devices) -> None:
         raise ConfigError(f"config.optim.weight_decay must be a finite number >= 0, got {decay!r}")
     kind = config.get("data", {}).get("type", None)
     if kind is not None:
-        from jclip.train.sources import SOURCES
-
-        if kind not in SOURCES:
+        if kind not in sources.SOURCES:
             raise ConfigError(f"Unknown config.data.type={kind!r}; known data types: "
-                              f"{sorted(SOURCES)}")
+                              f"{sorted(sources.SOURCES)}")
     mesh = config.get("mesh", {})
     data, fsdp = mesh.get("data", -1), mesh.get("fsdp", 1)
     if num_devices is not None and -1 not in (data, fsdp) and data * fsdp != num_devices:
@@ -176,13 +156,11 @@ def _check_counts(config, num_devices) -> None:
 
 
 def _check_loss(config) -> None:
-    from jclip.train.step import LOSSES
-
     loss = config.get("loss", {})
     name = loss.get("name", "clip")
-    if name not in LOSSES:
+    if name not in objectives.LOSSES:
         raise ConfigError(f"Unknown loss config.loss.name={name!r}; expected one of "
-                          f"{sorted(LOSSES)}")
+                          f"{sorted(objectives.LOSSES)}")
     impl = loss.get("impl", "xla")
     if impl not in LOSS_IMPLS:
         raise ConfigError(f"config.loss.impl must be one of {LOSS_IMPLS}, got {impl!r}")
@@ -190,10 +168,8 @@ def _check_loss(config) -> None:
         raise ConfigError(f"config.loss.impl='kernel' exists for the clip and siglip losses, not "
                           f"{name!r}: use --config.loss.impl=xla")
     if name in ("tecoa", "fare"):  # adversarial fine-tunes: jclip.train.objectives_adversarial
-        from jclip.train import objectives_adversarial
-
         try:
-            objectives_adversarial.check_config(config)
+            objectives.objectives_adversarial.check_config(config)
         except ValueError as e:
             raise ConfigError(str(e)) from None
 
@@ -205,9 +181,7 @@ def _check_init_from(config) -> None:
     source = os.fspath(source)
     if os.path.exists(source):
         return
-    from jclip.pretrained.load import FILE_EXTENSIONS
-
-    if not _HUB_ID.match(source.removeprefix("hf-hub:")) or source.lower().endswith(
+    if not HUB_ID.match(source.removeprefix("hf-hub:")) or source.lower().endswith(
             FILE_EXTENSIONS):
         raise ConfigError(
             f"config.init_from={source!r} does not exist (current directory {os.getcwd()}): give "

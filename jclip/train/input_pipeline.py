@@ -123,8 +123,8 @@ def prefetched(batch_fn, start: int, stop: int, prefetch: int = 2):
             yield batch
 
 
-def make_batches(config, tokenizer, model_config, *, counterfactual: bool = False):
-    """The training batches of ``config.data.type`` (``jclip.train.sources.SOURCES``)."""
-    from jclip.train import sources
-
-    return sources.make_batches(config, tokenizer, model_config, counterfactual=counterfactual)
+def __getattr__(name):
+    if name == "make_batches":  # a name that moved
+        raise AttributeError("jclip.train.input_pipeline.make_batches moved to "
+                             "jclip.train.sources.make_batches")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

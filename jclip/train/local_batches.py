@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import concurrent.futures
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from jclip.train import input_pipeline, sharding
 from jclip.train.readers import check_caption
 
 # Seed streams of the file sources (the shapes streams 1 and 2 are in input_pipeline).
@@ -269,3 +272,38 @@ class TfdsStream:
         while True:
             yield self._rows(step, [next(examples) for _ in range(self.b)])
             step += 1
+
+
+class LocalBatches:
+    """Wraps a source of local batches (``batch(step)``, or ``stream(start)`` yielding the
+    batches from ``start`` on) with prefetching and the upload of local rows to global arrays.
+    The ``"skipped"`` row counts become the step metric ``data/skipped`` (examples replaced in
+    that step's global batch)."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def batch(self, step: int) -> dict[str, np.ndarray]:
+        if hasattr(self.source, "batch"):
+            return self.source.batch(step)
+        return next(iter(self.source.stream(step)))
+
+    def iterate(self, start: int, stop: int, prefetch: int = 2):
+        if hasattr(self.source, "batch"):
+            return input_pipeline.prefetched(self.source.batch, start, stop, prefetch)
+        return (b for _, b in zip(range(start, stop), self.source.stream(start)))
+
+    def to_global(self, batch: dict, mesh) -> tuple[dict, dict]:
+        arrays = sharding.local_batch_to_global(batch, mesh)
+        skipped = arrays.pop("skipped", None)
+        metrics = {} if skipped is None else {"data/skipped": jnp.sum(skipped)}
+        return arrays, metrics
+
+
+def process_of(data) -> tuple[int, int]:
+    """(process index, process count) of a data config (``data.process_index`` /
+    ``process_count`` override jax's, for tests and tools)."""
+    index = data.get("process_index", None)
+    count = data.get("process_count", None)
+    return (jax.process_index() if index is None else int(index),
+            jax.process_count() if count is None else int(count))

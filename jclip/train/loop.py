@@ -18,7 +18,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from jclip.train import checkpointing, evaluators, input_pipeline, metric_writer, optim
+from jclip.train import checkpointing, evaluators, input_pipeline, metric_writer, optim, sources
 from jclip.train import sharding as sharding_lib
 from jclip.train import state as state_lib
 from jclip.train import step as step_lib
@@ -153,7 +153,7 @@ class Trainer:
                 accum_steps=int(config.optim.get("accum_steps", 1)), mesh=self.mesh,
                 nan_at_step=int(config.get("debug_nan_at_step", -1))),
             self.shardings, self.mesh)
-        self.batches = input_pipeline.make_batches(
+        self.batches = sources.make_batches(
             config, self.tokenizer, self.model.config,
             counterfactual=float(config.loss.get("counting_weight", 0.0)) > 0)
         self.eval_tasks = evaluators.make_tasks(config)

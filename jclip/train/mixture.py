@@ -23,6 +23,8 @@ from __future__ import annotations
 import ml_collections
 import numpy as np
 
+from jclip.train.local_batches import LocalBatches, process_of
+
 COMMON_FIELDS = ("on_error", "augment", "augment_scale", "num_workers", "process_index",
                  "process_count")
 
@@ -69,8 +71,6 @@ class MixedBatches:
         self.seed, self.process_index = seed, process_index
 
     def stream(self, start: int):
-        from jclip.train.sources import LocalBatches
-
         streams = [LocalBatches(c).iterate(start, 2**62) if not hasattr(c, "iterate")
                    else c.iterate(start, 2**62) for c in self.components]
         for step, parts in zip(range(start, 2**62), zip(*streams)):
@@ -92,10 +92,9 @@ class MixedBatches:
         return {k: v[order] for k, v in out.items()}
 
 
-def make_mixture(config, tokenizer, model_config, counterfactual):
-    """The ``mixture`` source (see the module docstring)."""
-    from jclip.train import sources
-
+def make_mixture(config, tokenizer, model_config, counterfactual, table):
+    """The ``mixture`` source (see the module docstring); ``table``: the data-source table
+    (``jclip.train.table``) its components come from."""
     data = config.data
     spec = data.get("mixture", None)
     if not spec or not hasattr(spec, "items"):
@@ -104,12 +103,12 @@ def make_mixture(config, tokenizer, model_config, counterfactual):
     spec = {name: dict(comp) for name, comp in spec.items()}
     for name, comp in spec.items():
         kind = comp.get("type", None)
-        if kind not in sources.SOURCES or kind == "mixture":
+        if kind not in table or kind == "mixture":
             raise ValueError(f"data.mixture.{name}.type={kind!r} must be one of "
-                             f"{sorted(k for k in sources.SOURCES if k != 'mixture')}")
+                             f"{sorted(k for k in table if k != 'mixture')}")
         if "weight" not in comp:
             raise ValueError(f"data.mixture.{name} needs a weight")
-    index, count = sources._process(data)
+    index, count = process_of(data)
     names = list(spec)
     counts = split_counts(config.batch_size, [spec[n]["weight"] for n in names], count)
     components = []
@@ -120,8 +119,8 @@ def make_mixture(config, tokenizer, model_config, counterfactual):
         sub.seed = int(config.seed) + 1000 * (position + 1)
         common = {k: data[k] for k in COMMON_FIELDS if k in data}
         sub.data = ml_collections.ConfigDict({**common, **comp})
-        source = sources.SOURCES[comp["type"]](sub, tokenizer, model_config, counterfactual)
+        source = table[comp["type"]](sub, tokenizer, model_config, counterfactual)
         if comp["type"] == "shapes":  # builds the whole global batch: keep this process's rows
             source = _LocalRowsOfGlobal(source, index, count)
         components.append(source)
-    return sources.LocalBatches(MixedBatches(components, names, int(config.seed), index))
+    return LocalBatches(MixedBatches(components, names, int(config.seed), index))

@@ -19,52 +19,17 @@ an entry to ``LOSSES`` (and, for an extra additive term such as counting, to ``T
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import PartitionSpec as P
 
-from jclip import losses
+from jclip import kernels, losses
 from jclip.ops import l2_normalize
-from jclip.train import sharding as sharding_lib
+from jclip.train import counting, objectives_adversarial, objectives_ordinal
+from jclip.train.objective import MAX_LOG_SCALE, Objective  # noqa: F401 (re-exported)
 
 _l2 = lambda z: l2_normalize(z, eps=1e-12)
-
-
-@dataclasses.dataclass(frozen=True)
-class Objective:
-    """encode + head (see the module docstring) and the mesh the head is distributed over."""
-
-    encode: Callable
-    head: Callable
-    mesh: object = None
-
-    @property
-    def axis_name(self):
-        return None if self.mesh is None else sharding_lib.BATCH_AXES
-
-    def loss_of_embeddings(self, params, emb, rng):
-        """(loss, aux) of the global batch from its embeddings; under shard_map with a mesh."""
-        if self.mesh is None:
-            return self.head(params, emb, rng, None)
-        # Only the small top-level leaves (logit scale / bias) enter the loss, replicated; the
-        # towers' (fsdp-sharded) params stay outside the shard_map.
-        scalars = {k: v for k, v in params.items() if not isinstance(v, Mapping)}
-        batch_spec = P(sharding_lib.BATCH_AXES)
-        fn = jax.shard_map(
-            lambda s, e, r: self.head(s, e, r, sharding_lib.BATCH_AXES),
-            mesh=self.mesh,
-            in_specs=(P(), jax.tree.map(lambda _: batch_spec, emb), P()),
-            out_specs=P(),
-        )
-        return fn(scalars, emb, rng)
-
-    def loss_fn(self, params, batch, rng):
-        enc_rng, head_rng = jax.random.split(rng)
-        return self.loss_of_embeddings(params, self.encode(params, batch, enc_rng), head_rng)
 
 
 def _encoder(model, locked, counterfactual=False):
@@ -112,8 +77,6 @@ def _clip(config, model):
         if smoothing:
             raise ValueError("loss.impl='kernel' has no label smoothing; set "
                              "loss.label_smoothing=0 or loss.impl='xla'")
-        from jclip import kernels
-
         return lambda p, e, rng, ax: kernels.contrastive_loss(
             e["image"], e["text"], jnp.exp(p["logit_scale"]), axis_name=ax)
     strategy = _strategy(config, "clip", losses.CLIP_STRATEGIES)
@@ -127,8 +90,6 @@ def _siglip(config, model):
     -(1/B) sum_ij log sigmoid(s_ij (exp(t) <zimg_i, ztxt_j> + b)); all_gather | ring | kernel."""
     _needs(model, "siglip", "siglip")
     if config.get("impl", "xla") == "kernel":
-        from jclip import kernels
-
         return lambda p, e, rng, ax: kernels.sigmoid_loss(
             e["image"], e["text"], jnp.exp(p["logit_scale"]), p["logit_bias"], axis_name=ax)
     strategy = _strategy(config, "siglip", losses.SIGLIP_STRATEGIES)
@@ -165,8 +126,6 @@ def _counting(config, model):
     """L_count of Paiss et al. (2023, eq. 2): each image against its caption and the caption
     with a wrong number, -log(e^{l_i} / (e^{l_i} + e^{l_i^cf})); with a ``count_mask`` (captions
     without a number) over the masked rows only (``jclip.train.counting``)."""
-    from jclip.train import counting
-
     def head(p, e, rng, ax):
         if "count_mask" not in e:
             return losses.counting_loss(e["image"], e["text"], e["text_cf"],
@@ -185,8 +144,6 @@ LOSSES: dict[str, Callable] = {"clip": _clip, "siglip": _siglip, "cloob": _cloob
 TERMS: dict[str, tuple[str, Callable, tuple[str, ...]]] = {
     "counting": ("counting_weight", _counting, ("text_cf",)),
 }
-# CLIP clamps the learnable logit scale so that exp(logit_scale) <= 100 (Radford et al., 2021).
-MAX_LOG_SCALE = math.log(100.0)
 
 
 def make_objective(loss_config, model, locked=(), mesh=None) -> Objective:
@@ -238,28 +195,8 @@ def _locked_encoder(encode, locked):
         {k: jax.lax.stop_gradient(v) if k in locked else v for k, v in params.items()}, batch, rng)
 
 
-def _adversarial(name):
-    """Factory of an adversarial fine-tuning Objective (jclip.train.objectives_adversarial),
-    imported when used."""
-
-    def factory(loss_config, model):
-        from jclip.train import objectives_adversarial
-
-        return objectives_adversarial.FACTORIES[name](loss_config, model)
-
-    return factory
-
-
-# Adversarial fine-tunes (TeCoA, Mao et al. 2023; FARE, Schlarmann et al. 2024): Objectives.
-LOSSES.update(tecoa=_adversarial("tecoa"), fare=_adversarial("fare"))
-
-
-def _numclip(loss_config, model):
-    """NumCLIP's coarse stage (Du et al., 2024) as an Objective (jclip.train.objectives_ordinal),
-    imported when used."""
-    from jclip.train import objectives_ordinal
-
-    return objectives_ordinal.numclip_objective(loss_config, model)
-
-
-LOSSES.update(numclip=_numclip)
+# Adversarial fine-tunes (TeCoA, Mao et al. 2023; FARE, Schlarmann et al. 2024) and NumCLIP's
+# coarse stage (Du et al., 2024): entries that are Objectives with their own encoders.
+LOSSES.update(tecoa=objectives_adversarial.FACTORIES["tecoa"],
+              fare=objectives_adversarial.FACTORIES["fare"],
+              numclip=objectives_ordinal.numclip_objective)

@@ -41,7 +41,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jclip import attacks
-from jclip.train.objectives import Objective
+from jclip.train.config_keys import COMPUTE_OPTIONS, HUB_ID, locked_towers
+from jclip.train.objective import Objective
 
 TECOA_TEMPLATE = "This is a photo of a {}"  # Mao et al. (2023)
 DEFAULTS = {
@@ -104,7 +105,6 @@ def _reference(loss_config, model, name: str):
     import dataclasses
 
     from jclip.models.params import to_layout
-    from jclip.train.config import COMPUTE_OPTIONS
 
     source = loss_config.get("reference", "") or ""
     if not source:
@@ -220,11 +220,10 @@ def check_config(config) -> None:
         raise ValueError(f"loss.name={name!r} needs config.loss.reference, the frozen original "
                          "model (normally config.init_from; in a config file: "
                          "c.loss.reference = c.get_ref('init_from'))")
-    from jclip.train.config import _HUB_ID, locked_towers
 
     reference = os.fspath(loss.reference)
     if (reference != os.fspath(config.init_from) and not os.path.exists(reference)
-            and not _HUB_ID.match(reference.removeprefix("hf-hub:"))):
+            and not HUB_ID.match(reference.removeprefix("hf-hub:"))):
         raise ValueError(f"config.loss.reference={reference!r} does not exist (current "
                          f"directory {os.getcwd()}): give the frozen original model, normally "
                          "config.init_from")

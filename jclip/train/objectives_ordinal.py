@@ -26,6 +26,7 @@ import numpy as np
 
 from jclip.heads import numclip
 from jclip.ops import l2_normalize
+from jclip.train.objective import Objective
 
 _l2 = lambda z: l2_normalize(z, eps=1e-12)
 
@@ -59,7 +60,6 @@ def _label_bins(loss_config, num_bins: int):
 
 def numclip_objective(loss_config, model):
     """The trainer's ``Objective`` of NumCLIP's coarse stage (module docstring)."""
-    from jclip.train.objectives import Objective
 
     tokens = jnp.asarray(_bin_tokens(loss_config, model))
     d = int(tokens.shape[0])

@@ -22,48 +22,8 @@ Common fields: ``data.on_error`` ("error" | "skip"), ``data.augment`` (random re
 
 from __future__ import annotations
 
-import numpy as np
-
-from jclip.train import input_pipeline
-
-
-class LocalBatches:
-    """Wraps a source of local batches (``batch(step)``, or ``stream(start)`` yielding the
-    batches from ``start`` on) with prefetching and the upload of local rows to global arrays.
-    The ``"skipped"`` row counts become the step metric ``data/skipped`` (examples replaced in
-    that step's global batch)."""
-
-    def __init__(self, source):
-        self.source = source
-
-    def batch(self, step: int) -> dict[str, np.ndarray]:
-        if hasattr(self.source, "batch"):
-            return self.source.batch(step)
-        return next(iter(self.source.stream(step)))
-
-    def iterate(self, start: int, stop: int, prefetch: int = 2):
-        if hasattr(self.source, "batch"):
-            return input_pipeline.prefetched(self.source.batch, start, stop, prefetch)
-        return (b for _, b in zip(range(start, stop), self.source.stream(start)))
-
-    def to_global(self, batch: dict, mesh) -> tuple[dict, dict]:
-        import jax.numpy as jnp
-
-        from jclip.train import sharding
-
-        arrays = sharding.local_batch_to_global(batch, mesh)
-        skipped = arrays.pop("skipped", None)
-        metrics = {} if skipped is None else {"data/skipped": jnp.sum(skipped)}
-        return arrays, metrics
-
-
-def _process(data) -> tuple[int, int]:
-    import jax
-
-    index = data.get("process_index", None)
-    count = data.get("process_count", None)
-    return (jax.process_index() if index is None else int(index),
-            jax.process_count() if count is None else int(count))
+from jclip.train import input_pipeline, mixture
+from jclip.train.local_batches import LocalBatches, process_of  # noqa: F401 (re-exported)
 
 
 def _local_batch_size(batch_size: int, count: int) -> int:
@@ -98,7 +58,7 @@ def _file_source(data, batch_size, seed, tokenizer, model_config, make_table, ca
     counting loss's fields (``jclip.train.counting``)."""
     from jclip.train import counting, local_batches
 
-    index, count = _process(data)
+    index, count = process_of(data)
     cf = counting.fields_fn(data, tokenizer, seed, index) if counterfactual else None
     table = make_table(index, count)
     image_fn = local_batches.make_image_fn(model_config, bool(data.get("augment", False)),
@@ -153,7 +113,7 @@ def _tfds(config, tokenizer, model_config, label_key=None, caption_fn=None,
     from jclip.train import counting, local_batches
 
     data = config.data
-    index, count = _process(data)
+    index, count = process_of(data)
     cf = counting.fields_fn(data, tokenizer, config.seed, index) if counterfactual else None
     return LocalBatches(local_batches.TfdsStream(
         _need(data, "tfds_name", "'coco_captions'"), data.get("split", "train"),
@@ -211,9 +171,8 @@ SOURCES = {
 
 
 def _mixture(config, tokenizer, model_config, counterfactual):
-    from jclip.train import mixture  # several sources of the types above, weighted
-
-    return mixture.make_mixture(config, tokenizer, model_config, counterfactual)
+    """Several sources of the types above, weighted (``jclip.train.mixture``)."""
+    return mixture.make_mixture(config, tokenizer, model_config, counterfactual, SOURCES)
 
 
 def make_batches(config, tokenizer, model_config, *, counterfactual: bool = False):
