@@ -4,7 +4,7 @@ The heavy submodules (data needs TensorFlow) are imported lazily on first attrib
 so ``import jclip`` stays cheap.
 """
 
-import importlib
+from jclip._lazy import package_face
 
 __version__ = "0.1.0"
 
@@ -21,24 +21,9 @@ _LAZY_ATTRS = {
     "Tokenizer": ("jclip.tokenizer", "Tokenizer"),
     "preprocess": ("jclip.preprocessing", "preprocess"),
 }
-_LAZY_MODULES = (
-    "losses", "metrics", "kernels", "data", "models", "pretrained", "heads", "tokenizer",
-    "preprocessing", "train", "evals", "attacks",
-)
 # The classifier heads are also reachable at the top level (``from jclip import zeroshot``).
 _HEADS = ("zeroshot", "prompts", "adapt")
 
 
-def __getattr__(name):
-    if name in _LAZY_ATTRS:
-        module, attr = _LAZY_ATTRS[name]
-        return getattr(importlib.import_module(module), attr)
-    if name in _LAZY_MODULES:
-        return importlib.import_module(f"jclip.{name}")
-    if name in _HEADS:
-        return importlib.import_module(f"jclip.heads.{name}")
-    raise AttributeError(f"module 'jclip' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY_ATTRS) + list(_LAZY_MODULES) + list(_HEADS))
+_LAZY_ATTRS.update({name: (f"jclip.heads.{name}", None) for name in _HEADS})
+__getattr__, __dir__ = package_face(__name__, __path__, _LAZY_ATTRS)

@@ -8,6 +8,7 @@
   ``embedding_distance``.
 """
 
+from jclip._lazy import package_face
 from jclip.attacks.apgd import apgd, autoattack_eval
 from jclip.attacks.counterattack import counterattack
 from jclip.attacks.forward import embedding_fn, to_model_input, zeroshot_logits_fn
@@ -18,3 +19,5 @@ __all__ = [
     "pgd", "apgd", "autoattack_eval", "counterattack", "zeroshot_logits_fn", "embedding_fn",
     "to_model_input", "cross_entropy", "cw_margin", "dlr", "dlr_targeted", "embedding_distance",
 ]
+
+__getattr__, __dir__ = package_face(__name__, __path__)  # every submodule, lazily

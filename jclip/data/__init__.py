@@ -5,7 +5,7 @@ tfds/tf.data modules (``registry``, ``pipeline``, ``pairs``, ``shapes_tfds``) im
 so they are loaded only when one of their names is first used.
 """
 
-import importlib
+from jclip._lazy import package_face
 
 _LAZY_ATTRS = {
     "eval_dataset": ("jclip.data.pipeline", "eval_dataset"),
@@ -15,18 +15,6 @@ _LAZY_ATTRS = {
     "folder_pairs": ("jclip.data.pairs", "folder_pairs"),
     "corrupt": ("jclip.data.corruptions", "corrupt"),
 }
-_LAZY_MODULES = ("shapes", "render", "corruptions", "registry", "pipeline", "pairs",
-                 "shapes_tfds", "imagenet_subsets")
 
 
-def __getattr__(name):
-    if name in _LAZY_ATTRS:
-        module, attr = _LAZY_ATTRS[name]
-        return getattr(importlib.import_module(module), attr)
-    if name in _LAZY_MODULES:
-        return importlib.import_module(f"jclip.data.{name}")
-    raise AttributeError(f"module 'jclip.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY_ATTRS) + list(_LAZY_MODULES))
+__getattr__, __dir__ = package_face(__name__, __path__, _LAZY_ATTRS)

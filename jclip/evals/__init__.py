@@ -11,6 +11,7 @@ features, text features, classifiers), one module per task (``zeroshot_classific
 (``evaluate``), ``cli`` (``jclip-eval`` = ``python -m jclip.evals``), ``summarize``.
 """
 
+from jclip._lazy import package_face
 from jclip.evals.datasets import EvalData, expand, get_eval_data
 from jclip.evals.encode import EvalContext
 from jclip.evals.registry import TASKS
@@ -18,3 +19,5 @@ from jclip.evals.runner import check_task, evaluate
 
 __all__ = ["TASKS", "EvalContext", "EvalData", "check_task", "evaluate", "expand",
            "get_eval_data"]
+
+__getattr__, __dir__ = package_face(__name__, __path__)  # every submodule, lazily

@@ -27,6 +27,7 @@ under pmap (undone by the usual ``pmean``).
 import jax
 import jax.numpy as jnp
 
+from jclip._lazy import package_face
 from jclip.kernels import _checks, contrastive, gaussian, naive, pallas_tiles, ring, sigmoid
 
 __all__ = ["contrastive_loss", "gaussian_kernel_mean", "sigmoid_loss"]
@@ -136,3 +137,5 @@ def gaussian_kernel_mean(x, y, sigma, *, power=1, impl="auto", block_size=None):
     else:
         total = jnp.sum(pallas_tiles.gaussian_row_sums(x, y, coef, block_size))
     return total / pairs
+
+__getattr__, __dir__ = package_face(__name__, __path__)  # every submodule, lazily

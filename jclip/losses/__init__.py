@@ -25,6 +25,7 @@ Gradients flow through every gather (no stop-gradient on gathered shards), excep
 ``cwcl_loss``'s frozen-modality weights and ``distill_loss``'s teacher.
 """
 
+from jclip._lazy import package_face
 from jclip.losses.cloob import cloob_loss, hopfield_retrieval
 from jclip.losses.contrastive import CLIP_STRATEGIES, clip_loss, cwcl_loss
 from jclip.losses.distill import counting_loss, distill_loss
@@ -41,3 +42,5 @@ __all__ = [
     "hopfield_retrieval",
     "siglip_loss",
 ]
+
+__getattr__, __dir__ = package_face(__name__, __path__)  # every submodule, lazily

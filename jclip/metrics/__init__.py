@@ -11,6 +11,7 @@ ood:            auroc, aupr, fpr_at_tpr, ood_score
 ordinal:        mae, spearman, kendall_tau
 """
 
+from jclip._lazy import package_face
 from jclip.metrics.calibration import expected_calibration_error, reliability_diagram
 from jclip.metrics.classification import accuracy, confusion_matrix, mean_per_class_recall
 from jclip.metrics.clip_score import clip_score, ref_clip_score
@@ -60,3 +61,5 @@ __all__ = [
     "vendi_from_eigenvalues",
     "vendi_score",
 ]
+
+__getattr__, __dir__ = package_face(__name__, __path__)  # every submodule, lazily

@@ -8,6 +8,7 @@ parsing and key maps built from ``keymaps``), ``tensors`` the tensor-only reader
 safetensors files.
 """
 
+from jclip._lazy import package_face
 from jclip.pretrained.hub import PretrainedInfo, list_pretrained
 from jclip.pretrained.load import download, load
 from jclip.pretrained.save import save
@@ -15,3 +16,5 @@ from jclip.pretrained.tokenizers import load_tokenizer, write_tokenizer
 
 __all__ = ["PretrainedInfo", "download", "list_pretrained", "load", "load_tokenizer", "save",
            "write_tokenizer"]
+
+__getattr__, __dir__ = package_face(__name__, __path__)  # every submodule, lazily

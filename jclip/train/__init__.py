@@ -6,7 +6,7 @@ Modules: ``config`` (config files and command-line overrides), ``sharding`` (mes
 (zero-shot and retrieval), ``metric_writer`` (metrics.jsonl, TensorBoard) and ``loop``.
 """
 
-import importlib
+from jclip._lazy import package_face
 
 _LAZY_ATTRS = {
     "train": ("jclip.train.loop", "train"),
@@ -19,12 +19,4 @@ _LAZY_ATTRS = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY_ATTRS:
-        module, attr = _LAZY_ATTRS[name]
-        return getattr(importlib.import_module(module), attr)
-    raise AttributeError(f"module 'jclip.train' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY_ATTRS))
+__getattr__, __dir__ = package_face(__name__, __path__, _LAZY_ATTRS)

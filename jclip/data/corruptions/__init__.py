@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jclip._lazy import package_face
 from jclip.data.corruptions import blur, digital, weather
 from jclip.data.corruptions.tables import BENCHMARK, CORRUPTIONS, EXTRA, TABLES
 from jclip.data.corruptions.weather import frost_images
@@ -139,3 +140,5 @@ def corrupt(images: np.ndarray, name: str, severity: int, *, seed=0, table: str 
         if jpeg_quality is not None:
             out[i] = digital.jpeg_compression(out[i], jpeg_quality, None)
     return out[0] if single else out
+
+__getattr__, __dir__ = package_face(__name__, __path__)  # every submodule, lazily
