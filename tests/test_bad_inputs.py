@@ -11,7 +11,7 @@ from PIL import Image
 
 import jclip
 from jclip.heads import adapt, zeroshot
-from tests.evals_helpers import tiny_model
+from tests.helpers.models import OPENCLIP_NATIVE, tiny_model
 
 FIXTURES = "tests/fixtures/models"
 
@@ -36,8 +36,6 @@ def case_truncated_safetensors(tmp_path):
 def case_truncated_torch_zip(tmp_path):
     folder = _copy(tmp_path, "openclip_native")
     _truncate(folder / "open_clip_pytorch_model.bin")
-    from tests.test_pretrained import OPENCLIP_NATIVE
-
     jclip.load(str(folder / "open_clip_pytorch_model.bin"), arch=OPENCLIP_NATIVE)
 
 

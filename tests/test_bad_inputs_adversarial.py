@@ -12,7 +12,7 @@ from experiments.adversarial import study
 from experiments.adversarial.configs import default
 from jclip.train import config as config_lib
 from jclip.train.objectives import make_objective
-from tests.evals_helpers import save_workdir, tiny_model
+from tests.helpers.models import save_workdir, tiny_model
 
 
 def _trainer(name="tecoa", **loss):

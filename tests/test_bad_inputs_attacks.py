@@ -9,7 +9,7 @@ import pytest
 
 from jclip import attacks, evals
 from jclip.evals import cli
-from tests.evals_helpers import save_workdir, tiny_model
+from tests.helpers.models import save_workdir, tiny_model
 
 KEY = jax.random.key(0)
 W = np.random.RandomState(0).randn(8 * 8 * 3, 5).astype(np.float32)

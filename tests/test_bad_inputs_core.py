@@ -11,7 +11,7 @@ import pytest
 
 import jclip
 from jclip import losses, metrics
-from tests.evals_helpers import tiny_model
+from tests.helpers.models import tiny_model
 
 Z = jnp.ones((4, 8)) / jnp.sqrt(8.0)
 PROBS = np.full((3, 4), 0.25, np.float32)

@@ -14,7 +14,7 @@ from experiments.counting.configs import default
 from jclip.data import countbench, counterfactual
 from jclip.evals import counting, datasets, runner
 from jclip.train import counting as train_counting
-from tests.test_data_countbench import write_countbench
+from tests.helpers.files import write_countbench
 
 ANIMALS = SimpleNamespace(name="folder:pets", classnames=("cat", "dog"), class_subset=None)
 SCENES = SimpleNamespace(name="jclip_shapes/counting", classnames=tuple(

@@ -1,5 +1,5 @@
 """Corruptions against the independent re-implementation of the reference code
-(tests/reference_corruptions.py) on real photographs at 224 px (ImageNet table) and 32 px
+(tests/helpers/reference_corruptions.py) on real photographs at 224 px (ImageNet table) and 32 px
 (CIFAR table), with the same random draws; noise corruptions also in distribution."""
 
 import numpy as np
@@ -9,7 +9,15 @@ from skimage import data as skdata
 
 from jclip.data import corruptions as C
 from jclip.data.corruptions import blur, edges, filters
-from tests import reference_corruptions as ref
+from tests.helpers.reference_corruptions import (
+    SIZES,
+    cv2_canny,
+    cv2_distance_transform,
+    cv2_equalize_hist,
+    jpeg_compression,
+    motion_kernel_2d,
+)
+from tests.helpers.reference_corruptions import corrupt as reference_corrupt
 
 
 def _photo(name, size):
@@ -44,7 +52,7 @@ def _diff(a, b):
 @pytest.mark.parametrize("table", ["imagenet", "cifar"])
 @pytest.mark.parametrize("name", NAMES)
 def test_equals_the_reference_on_photographs(name, table):
-    size = ref.SIZES[table]
+    size = SIZES[table]
     slow = name in SLOW and table == "imagenet"
     severities = SLOW[name] if slow else (1, 2, 3, 4, 5)
     photos = PHOTOS[size][:1] if slow else PHOTOS[size]
@@ -52,7 +60,7 @@ def test_equals_the_reference_on_photographs(name, table):
         for k, x in enumerate(photos):
             seed = 100 * severity + k
             ours = C.corrupt(x, name, severity, seed=np.random.default_rng(seed), table=table)
-            theirs = ref.corrupt(x, name, severity, np.random.default_rng(seed), table=table)
+            theirs = reference_corrupt(x, name, severity, np.random.default_rng(seed), table=table)
             d = _diff(ours, theirs)
             assert d.max() <= 1, (name, table, severity, k, d.max(), (d > 1).mean())
 
@@ -156,7 +164,7 @@ def test_glass_shuffle_equals_the_literal_loop(delta):
 def test_motion_kernel_matches_the_formula_and_blurs_along_its_angle():
     for radius, sigma, angle in ((10, 3, 0.0), (15, 8, 30.0), (20, 15, -45.0), (6, 1.5, 12.5)):
         k, dx, dy = filters.motion_kernel(radius, sigma, angle)
-        grid = ref.motion_kernel_2d(radius, sigma, angle)
+        grid = motion_kernel_2d(radius, sigma, angle)
         ours = np.zeros_like(grid)
         mid = grid.shape[0] // 2
         np.add.at(ours, (mid + dy, mid + dx), k)
@@ -188,12 +196,12 @@ def test_spatter_opencv_steps_equal_their_loop_definitions():
         liquid[liquid < 0.68] = 0
         u8 = (liquid * 255).astype(np.uint8)
         e = edges.canny(u8, 50, 150)
-        np.testing.assert_array_equal(e, ref.cv2_canny(u8, 50, 150))
+        np.testing.assert_array_equal(e, cv2_canny(u8, 50, 150))
         assert 0 < (e > 0).mean() < 0.5
         np.testing.assert_array_equal(edges.chamfer_distance(255 - e),
-                                      ref.cv2_distance_transform(255 - e))
+                                      cv2_distance_transform(255 - e))
         d = rng.integers(0, 21, (48, 40)).astype(np.uint8)
-        np.testing.assert_array_equal(edges.equalize_hist(d), ref.cv2_equalize_hist(d))
+        np.testing.assert_array_equal(edges.equalize_hist(d), cv2_equalize_hist(d))
 
 
 def test_chamfer_distance_of_a_point():
@@ -222,10 +230,10 @@ def test_frost_blends_a_crop_of_the_frost_images(tmp_path):
                                        "frost5.jpg", "frost6.jpg")]
     for table in ("imagenet", "cifar"):
         for s in (1, 3, 5):
-            x = PHOTOS[ref.SIZES[table]][s % 3]
+            x = PHOTOS[SIZES[table]][s % 3]
             ours = C.corrupt(x, "frost", s, seed=np.random.default_rng(s), table=table,
                              frost_dir=folder)
-            theirs = ref.corrupt(x, "frost", s, np.random.default_rng(s), table=table,
+            theirs = reference_corrupt(x, "frost", s, np.random.default_rng(s), table=table,
                                  files=files)
             assert _diff(ours, theirs).max() <= 1
 
@@ -245,5 +253,5 @@ def test_imagenet_crop_and_the_jpeg_save_of_imagenet_c():
     assert C.imagenet_crop(skdata.chelsea().transpose(1, 0, 2), 32).shape == (32, 32, 3)
     x = PHOTOS[224][1]
     saved = C.corrupt(x, "fog", 2, seed=3, jpeg_quality=85)
-    expected = ref.jpeg_compression(C.corrupt(x, "fog", 2, seed=3), 85, None, 224)
+    expected = jpeg_compression(C.corrupt(x, "fog", 2, seed=3), 85, None, 224)
     np.testing.assert_array_equal(saved, expected)

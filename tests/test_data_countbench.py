@@ -2,49 +2,14 @@
 counted and reported (or an error), bad rows an error (or counted), and the downloader with a
 fake HTTP GET (dead URLs and error pages counted)."""
 
-import io
 import json
 import os
 
 import numpy as np
 import pytest
 
-from jclip.data import countbench, shapes
-
-TEXTS = ("a photo of {} red circles on a table", "{} green squares in a row",
-         "there are {} blue triangles")
-
-
-def png(count: int, seed: int = 0) -> bytes:
-    """A 32 px scene with ``count`` objects, as PNG bytes."""
-    from PIL import Image
-
-    scene = shapes.generate("counting", 1, (seed, count), image_size=32, min_count=count,
-                            max_count=count)
-    buf = io.BytesIO()
-    Image.fromarray(scene["image"][0]).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def write_countbench(root, counts=(2, 3, 4, 5), per_count=2, missing=(), bad_rows=(),
-                     name="CountBench.json"):
-    """A fake CountBench copy: rows image_url / text / number, images/{i:04d}.png, the rows in
-    ``missing`` without their image and ``bad_rows`` {index: row} replacing rows."""
-    from jclip.data.counterfactual import number_word
-
-    os.makedirs(os.path.join(root, "images"), exist_ok=True)
-    rows = []
-    for i, count in enumerate(c for c in counts for _ in range(per_count)):
-        rows.append({"image_url": f"https://example.invalid/img/{i}.png?size=large",
-                     "text": TEXTS[i % len(TEXTS)].format(number_word(count)), "number": count})
-        if i not in missing:
-            with open(os.path.join(root, "images", f"{i:04d}.png"), "wb") as f:
-                f.write(png(count, i))
-    for i, row in dict(bad_rows).items():
-        rows[i] = row
-    with open(os.path.join(root, name), "w") as f:
-        json.dump(rows, f)
-    return str(root)
+from jclip.data import countbench
+from tests.helpers.files import counting_scene_png, write_countbench
 
 
 def test_scan_reads_rows_images_and_reports(tmp_path):
@@ -104,7 +69,7 @@ def test_download_names_files_by_row_and_counts_failures(tmp_path):
             raise OSError("HTTP Error 404: Not Found")
         if url.endswith("2.png"):
             return b"<html>moved</html>"
-        return png(2)
+        return counting_scene_png(2)
 
     out = countbench.download(str(tmp_path), fetch=fetch)
     assert out["downloaded"] == 2 and out["present"] == 0

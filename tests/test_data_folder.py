@@ -6,35 +6,15 @@ import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
-from sklearn.datasets import load_sample_images
 
 from jclip.data import folder
-
-
-def photos():
-    """Real photos, cropped small (different sizes), uint8 RGB."""
-    china, flower = load_sample_images().images
-    return [skimage.data.astronaut()[100:140, 180:236], skimage.data.chelsea()[60:108, 120:160],
-            skimage.data.coffee()[100:132, 200:260], skimage.data.rocket()[50:100, 300:330],
-            china[150:190, 250:300], flower[100:136, 200:236],
-            skimage.data.immunohistochemistry()[:24, :40], skimage.data.colorwheel()[150:190, :44]]
-
-
-def fingerprint(images):
-    """A per-image signature used as the 'preprocess' output: [n, 3] (h, w, pixel sum)."""
-    return np.stack([np.array([im.shape[0], im.shape[1], int(im.astype(np.int64).sum())])
-                     for im in images])
-
-
-def write(path, array, **kw):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(array).save(path, **kw)
+from tests.helpers.files import fingerprint, photo_crops, write
 
 
 @pytest.fixture
 def dataset(tmp_path):
     """DIR/test with 3 classes (names with "_"), 8 PNG photos, non-image and hidden files."""
-    ims = photos()
+    ims = photo_crops()
     layout = {"red_fox": [0, 1, 2], "cat": [3, 4], "sea_lion": [5, 6, 7]}
     for cls, ids in layout.items():
         for j, i in enumerate(ids):
@@ -87,7 +67,7 @@ def test_every_image_once_in_order_across_processes(dataset, process_count, batc
 
 
 def test_split_folders(tmp_path):
-    ims = photos()
+    ims = photo_crops()
     for split, ids in (("train", [0, 1, 2, 3]), ("test", [4, 5])):
         for i in ids:
             write(str(tmp_path / split / ("a" if i % 2 else "b") / f"{i}.png"), ims[i])
@@ -111,8 +91,8 @@ def test_nested_jpeg_grey_and_alpha_images_decode_to_rgb(tmp_path):
           quality=95)
     write(str(tmp_path / "x" / "logo.webp"), skimage.data.logo()[:32, :32])  # RGBA
     write(str(tmp_path / "y" / "coins.TIFF"), skimage.data.coins()[:20, :20])
-    write(str(tmp_path / "y" / "pic.bmp"), photos()[0])
-    write(str(tmp_path / "y" / "pic.gif"), photos()[1])
+    write(str(tmp_path / "y" / "pic.bmp"), photo_crops()[0])
+    write(str(tmp_path / "y" / "pic.gif"), photo_crops()[1])
     data = folder.scan(str(tmp_path))
     assert len(data) == 5 and data.labels.tolist() == [0, 0, 1, 1, 1]
     for i, path in enumerate(data.files):
@@ -130,18 +110,18 @@ def test_errors_name_the_problem(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no class subfolders"):
         folder.scan(str(tmp_path / "empty"))
-    write(str(tmp_path / "loose" / "a.png"), photos()[0])
+    write(str(tmp_path / "loose" / "a.png"), photo_crops()[0])
     with pytest.raises(ValueError, match="1 images directly inside"):
         folder.scan(str(tmp_path / "loose"))
     (tmp_path / "noimg" / "a").mkdir(parents=True)
     (tmp_path / "noimg" / "a" / "x.txt").write_text("x")
     with pytest.raises(ValueError, match="no image files"):
         folder.scan(str(tmp_path / "noimg"))
-    write(str(tmp_path / "one" / "only" / "a.png"), photos()[0])
+    write(str(tmp_path / "one" / "only" / "a.png"), photo_crops()[0])
     with pytest.raises(ValueError, match="1 class folder.*'only'.*at least 2"):
         folder.scan(str(tmp_path / "one"))
-    write(str(tmp_path / "gap" / "a" / "a.png"), photos()[0])
-    write(str(tmp_path / "gap" / "c" / "c.png"), photos()[1])
+    write(str(tmp_path / "gap" / "a" / "a.png"), photo_crops()[0])
+    write(str(tmp_path / "gap" / "c" / "c.png"), photo_crops()[1])
     (tmp_path / "gap" / "b").mkdir()
     with pytest.raises(ValueError, match=r"have no images: \['b'\]"):
         folder.scan(str(tmp_path / "gap"))
@@ -154,11 +134,11 @@ def test_errors_name_the_problem(tmp_path):
 
 @pytest.mark.parametrize("content", [b"this is not a jpeg", "truncated"])
 def test_corrupt_image_raises_naming_the_file_during_batches(tmp_path, content):
-    write(str(tmp_path / "a" / "good.png"), photos()[0])
-    write(str(tmp_path / "b" / "good.png"), photos()[1])
+    write(str(tmp_path / "a" / "good.png"), photo_crops()[0])
+    write(str(tmp_path / "b" / "good.png"), photo_crops()[1])
     bad = tmp_path / "b" / "bad.png"
     if content == "truncated":
-        write(str(bad), photos()[2])
+        write(str(bad), photo_crops()[2])
         bad.write_bytes(bad.read_bytes()[:200])
     else:
         bad.write_bytes(content)

@@ -6,61 +6,9 @@ import tarfile
 
 import numpy as np
 import pytest
-import skimage.data
-from PIL import Image
 
 from jclip.data import webdataset
-
-FORMATS = {"webp": dict(format="webp", lossless=True), "png": dict(format="png"),
-           "jpg": dict(format="jpeg", quality=95)}
-
-
-def encode(array, ext="webp"):
-    out = io.BytesIO()
-    Image.fromarray(array).save(out, **FORMATS[ext])
-    return out.getvalue()
-
-
-def photos(n):
-    """n small crops of real photos (astronaut, chelsea, coffee), different sizes."""
-    sources = [skimage.data.astronaut(), skimage.data.chelsea(), skimage.data.coffee()]
-    return [sources[i % 3][10 * i:10 * i + 20 + i, 5 * i:5 * i + 24] for i in range(n)]
-
-
-def write_tar(path, samples, gzip=False):
-    """samples: list of {"__key__": str, field: bytes | str | int}."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with tarfile.open(path, "w:gz" if gzip else "w") as tar:
-        for sample in samples:
-            for field, value in sample.items():
-                if field == "__key__":
-                    continue
-                data = value if isinstance(value, bytes) else str(value).encode()
-                info = tarfile.TarInfo(f"{sample['__key__']}.{field}")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-
-
-def write_dataset(root, split, shards, *, nshards=True, **meta):
-    """CLIP_benchmark's layout: root/split/{i}.tar, nshards.txt, metadata files at root."""
-    for i, samples in enumerate(shards):
-        write_tar(os.path.join(root, split, f"{i}.tar"), samples)
-    if nshards:
-        with open(os.path.join(root, split, "nshards.txt"), "w") as f:
-            print(len(shards), end="\n", file=f)
-    for name, lines in meta.items():
-        with open(os.path.join(root, f"{name}.txt"), "w") as f:
-            print(*lines, sep="\n", end="\n", file=f)
-
-
-def classification(root, n=7, per_shard=3, ext="webp"):
-    ims, labels = photos(n), [(3 * i + 1) % 4 for i in range(n)]
-    samples = [{"__key__": f"s{i:07d}", ext: encode(im, ext), "cls": label}
-               for i, (im, label) in enumerate(zip(ims, labels))]
-    shards = [samples[i:i + per_shard] for i in range(0, n, per_shard)]
-    write_dataset(str(root), "test", shards, classnames=["cat", "dog", "red fox", "owl"],
-                  zeroshot_classification_templates=["a photo of a {c}.", "a {c} in the wild."])
-    return ims, labels
+from tests.helpers.files import classification, cycled_photo_crops, encode, write_dataset, write_tar
 
 
 def test_classification_split_reads_samples_in_order(tmp_path):
@@ -79,7 +27,7 @@ def test_classification_split_reads_samples_in_order(tmp_path):
 def test_retrieval_captions_are_the_lines_of_txt(tmp_path):
     caps = [["a cat on a mat", "a sleeping cat"], ["an astronaut"], ["coffee", "a cup", "tea?"]]
     samples = [{"__key__": f"s{i:07d}", "png": encode(im, "png"), "txt": "\n".join(c)}
-               for i, (im, c) in enumerate(zip(photos(3), caps))]
+               for i, (im, c) in enumerate(zip(cycled_photo_crops(3), caps))]
     write_dataset(str(tmp_path), "test", [samples], dataset_type=["retrieval"])
     data = webdataset.open_split(str(tmp_path))
     assert data.kind == "retrieval" and data.classnames is None and data.templates_file is None
@@ -90,7 +38,7 @@ def test_retrieval_captions_are_the_lines_of_txt(tmp_path):
 def test_multilabel_npy_labels(tmp_path):
     multi = [np.array([1, 0, 1], np.uint8), np.array([0, 0, 1], np.uint8)]
     samples = []
-    for i, (im, y) in enumerate(zip(photos(2), multi)):
+    for i, (im, y) in enumerate(zip(cycled_photo_crops(2), multi)):
         buf = io.BytesIO()
         np.save(buf, y)
         samples.append({"__key__": f"k{i}", "jpg": encode(im, "jpg"), "npy": buf.getvalue()})
@@ -105,7 +53,7 @@ def test_multilabel_npy_labels(tmp_path):
 def test_field_rules_of_webdataset(tmp_path):
     """Key = name up to the first dot, fields lower-cased, image = first of webp/png/jpg/jpeg,
     meta files (__name__) and directories skipped; a per-split classnames.txt wins."""
-    ims = photos(2)
+    ims = cycled_photo_crops(2)
     path = tmp_path / "train" / "0.tar"
     os.makedirs(path.parent)
     with tarfile.open(path, "w") as tar:
@@ -159,7 +107,7 @@ def test_errors_name_the_file_and_sample(tmp_path):
         webdataset.open_split(str(tmp_path))
     os.remove(tmp_path / "dataset_type.txt")
 
-    im = encode(photos(1)[0])
+    im = encode(cycled_photo_crops(1)[0])
     cases = {
         "no_label": ([{"__key__": "k0", "webp": im}], r"sample 'k0' has no 'cls' field"),
         "no_image": ([{"__key__": "k0", "txt": "x", "cls": 0}], r"'k0' has no image \(webp"),
@@ -184,7 +132,7 @@ def test_errors_name_the_file_and_sample(tmp_path):
 ])
 def test_bad_sample_content_raises_when_loaded(tmp_path, sample, message):
     classification(tmp_path)
-    good = {"__key__": "bad", "webp": encode(photos(1)[0]), "cls": 0}
+    good = {"__key__": "bad", "webp": encode(cycled_photo_crops(1)[0]), "cls": 0}
     write_tar(str(tmp_path / "test" / "2.tar"), [{**good, **sample}])
     data = webdataset.open_split(str(tmp_path))  # indexing reads headers only
     with pytest.raises(ValueError, match=message):

@@ -10,7 +10,7 @@ import jclip
 from jclip import attacks, evals
 from jclip.data import shapes
 from jclip.evals import adversarial
-from tests.evals_helpers import SHAPES3, tiny_model
+from tests.helpers.models import SHAPES3, tiny_model
 
 N, SEED = 12, 3
 DATA = {"label": "color", "num_examples": N, "seed": SEED, "options": {"shapes": SHAPES3}}
@@ -98,7 +98,7 @@ def test_ttc_defence_with_an_adaptive_attack():
 
 def test_jclip_eval_attack_flags_select_and_fill_the_task(tmp_path):
     from jclip.evals import cli
-    from tests.evals_helpers import save_workdir
+    from tests.helpers.models import save_workdir
 
     workdir = save_workdir(tmp_path / "run")
     out = str(tmp_path / "{model}__{task}.json")

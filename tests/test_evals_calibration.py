@@ -8,8 +8,8 @@ from scipy.special import log_softmax, softmax
 from jclip import evals
 from jclip.data import shapes
 from jclip.evals import calibration
-from tests.evals_helpers import SHAPES3, tiny_model
-from tests.test_evals_tasks import _image_features, _reference_classifier
+from tests.helpers.features import image_features, reference_classifier
+from tests.helpers.models import SHAPES3, tiny_model
 
 N = 64
 OPTS = {"image_size": 32, "shapes": SHAPES3, "correlation": 1 / 3}
@@ -48,11 +48,11 @@ def test_calibration_task_equals_the_reference():
                                         split="counter", data=data)])
     (result,) = evals.evaluate(model, params, tok, task, progress=False)
     m = result["metrics"]
-    classifier = _reference_classifier(SHAPES3, shapes.templates("spurious", "shape"))
+    classifier = reference_classifier(SHAPES3, shapes.templates("spurious", "shape"))
 
     def logits_of(split, split_id):
         scenes = shapes.generate("spurious", N, (2, split_id), split=split, **OPTS)
-        return 100 * _image_features(scenes["image"]) @ classifier, scenes["shape"]
+        return 100 * image_features(scenes["image"]) @ classifier, scenes["shape"]
 
     val_logits, val_labels = logits_of("train", 0)
     t = calibration.fit_temperature(val_logits, val_labels)

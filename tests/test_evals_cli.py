@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from jclip.evals import cli
-from tests.evals_helpers import save_workdir
+from tests.helpers.files import photo_crops, write
+from tests.helpers.models import save_workdir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -131,3 +132,59 @@ def test_two_processes_give_the_json_of_one(tmp_path):
     two = json.loads((tmp_path / "multi" / "zeroshot_classification.json").read_text())
     assert two["num_examples"] == one["num_examples"] == 2000
     assert two["metrics"] == one["metrics"]
+
+
+def test_two_models_of_the_same_name_keep_both_results(tmp_path, capsys):
+    a = save_workdir(tmp_path / "a" / "ckpt")
+    b = save_workdir(tmp_path / "b" / "ckpt")
+    assert cli.model_names([a, b]) == {a: "a_ckpt", b: "b_ckpt"}
+    out = str(tmp_path / "res" / "{model}_{task}.json")
+    results = cli.run(cli.build_parser().parse_args([
+        "--model", a, b, "--dataset", "jclip_shapes/attributes", "--output", out,
+        "--batch_size", "64", "--quiet"]))
+    assert [r["model"] for r in results] == ["a_ckpt", "b_ckpt"]
+    for name, source in (("a_ckpt", a), ("b_ckpt", b)):
+        saved = json.loads((tmp_path / "res" / f"{name}_zeroshot_classification.json")
+                           .read_text())
+        assert saved["model"] == name and saved["model_source"] == os.path.abspath(source)
+
+
+def test_an_output_template_that_collides_is_refused_before_any_work(tmp_path):
+    a, b = save_workdir(tmp_path / "a"), save_workdir(tmp_path / "b")
+    args = cli.build_parser().parse_args([
+        "--model", a, b, "--dataset", "jclip_shapes/attributes", "--output",
+        str(tmp_path / "{task}.json"), "--quiet"])
+    with pytest.raises(ValueError, match=r"same file .*zeroshot_classification.json.*add "
+                                         r"\{model\} / \{dataset\} to it"):
+        cli.plan(args)
+    with pytest.raises(ValueError, match="lists .* more than once"):
+        cli.plan(cli.build_parser().parse_args([
+            "--model", a, a, "--dataset", "jclip_shapes/attributes", "--quiet"]))
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_skip_existing_reruns_a_result_cut_mid_write(tmp_path):
+    workdir = save_workdir(tmp_path / "run")
+    out = tmp_path / "res.json"
+    argv = ["--model", workdir, "--dataset", "jclip_shapes/attributes", "--output", str(out),
+            "--skip_existing", "--quiet"]
+    out.write_text('{"dataset": "jclip_shapes/attributes", "metri')  # a run killed mid-write
+    assert not cli.is_result_file(str(out))
+    [result] = cli.run(cli.build_parser().parse_args(argv))
+    assert cli.is_result_file(str(out)) and json.loads(out.read_text())["metrics"] == result[
+        "metrics"]
+    assert cli.run(cli.build_parser().parse_args(argv)) == []  # now complete: skipped
+
+
+def test_a_train_split_that_reads_the_test_images_is_refused(tmp_path, capsys):
+    # A folder without split subfolders serves any split from the same images: a probe
+    # "trained" there is fitted on the test images.
+    for i, image in enumerate(photo_crops()[:4]):
+        write(str(tmp_path / "data" / ("cat" if i % 2 else "dog") / f"{i}.png"), image)
+    workdir = save_workdir(tmp_path / "run")
+    argv = ["--model", workdir, "--dataset", f"folder:{tmp_path / 'data'}", "--task",
+            "linear_probe", "--train_split", "train", "--output", str(tmp_path / "r.json"),
+            "--quiet"]
+    assert cli.main(argv) == 2
+    assert "read the same files (4 shared" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()

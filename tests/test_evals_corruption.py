@@ -15,7 +15,7 @@ from jclip.data import corruptions as C
 from jclip.data import shapes
 from jclip.evals import corruption
 from jclip.evals.encode import EvalContext
-from tests.evals_helpers import SHAPES3, HashTokenizer, tiny_model
+from tests.helpers.models import SHAPES3, HashTokenizer, tiny_model
 
 N = 24
 DATA = {"num_examples": N, "seed": 2, "options": {"shapes": SHAPES3}}
@@ -173,7 +173,7 @@ def test_tfds_corrupted_sets_read_one_config_per_cell():
 
 def test_cli_corruption_and_severity_flags(tmp_path, capsys):
     from jclip.evals import cli
-    from tests.evals_helpers import save_workdir
+    from tests.helpers.models import save_workdir
 
     workdir = save_workdir(tmp_path)
     base = ["--model", workdir, "--dataset", "jclip_shapes/attributes", "--quiet"]

@@ -9,8 +9,8 @@ from sklearn.metrics import confusion_matrix
 
 from jclip.data import counterfactual as cf_lib
 from jclip.evals import encode, runner
-from tests.evals_helpers import HashTokenizer, tiny_model
-from tests.test_data_countbench import write_countbench
+from tests.helpers.files import write_countbench
+from tests.helpers.models import HashTokenizer, tiny_model
 
 SCENES = dict(num_examples=48, seed=3, options=dict(image_size=32, min_count=2, max_count=6))
 

@@ -1,7 +1,6 @@
 """Dataset specs: folder:, pairs:, wds: sources through get_eval_data, CLIP_benchmark aliases,
 collections, the new catalog entries (mock tfds), and the errors of bad specs."""
 
-import csv
 import json
 import os
 
@@ -9,12 +8,19 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
-from test_data_folder import fingerprint, photos, write
-from test_data_webdataset import classification, encode, write_dataset
 
 from jclip.data import registry
 from jclip.evals import datasets
 from jclip.heads import prompts
+from tests.helpers.files import (
+    classification,
+    encode,
+    fingerprint,
+    photo_crops,
+    write,
+    write_dataset,
+    write_eval_pairs,
+)
 
 
 def read_all(data, process_count, batch_size=2, preprocess=fingerprint):
@@ -37,7 +43,7 @@ def read_all(data, process_count, batch_size=2, preprocess=fingerprint):
 
 @pytest.mark.parametrize("process_count", [1, 2, 3])
 def test_folder_spec(tmp_path, process_count):
-    ims = photos()[:5]
+    ims = photo_crops()[:5]
     for i, im in enumerate(ims):
         write(str(tmp_path / "test" / ("snow_leopard" if i < 2 else "lynx") / f"{i}.png"), im)
     write(str(tmp_path / "train" / "lynx" / "t.png"), ims[0])
@@ -66,33 +72,10 @@ def test_folder_spec(tmp_path, process_count):
         datasets.get_eval_data(f"folder:{tmp_path}", classnames=["a", "b", "c"])
 
 
-def write_pairs(root, fmt="jsonl", name=None):
-    ims = photos()[:4]
-    files = [f"images/{i}.png" for i in range(4)]
-    for f, im in zip(files, ims):
-        write(str(root / f), im)
-    rows = [(files[2], "a mug of coffee"), (files[0], "an astronaut"), ("./" + files[2], "coffee"),
-            (files[1], "a cat"), (files[3], "a rocket"), (files[0], "a woman in a space suit"),
-            (files[2], "a hot drink")]
-    path = root / (name or f"captions.{fmt}")
-    if fmt == "jsonl":
-        path.write_text("".join(json.dumps({"image": f, "caption": c}) + "\n" for f, c in rows))
-    else:
-        with open(path, "w", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(["caption", "image"])
-            writer.writerows([(c, f) for f, c in rows])
-    # images in first-appearance order, captions grouped in file order
-    expected = [(ims[2], ["a mug of coffee", "coffee", "a hot drink"]),
-                (ims[0], ["an astronaut", "a woman in a space suit"]), (ims[1], ["a cat"]),
-                (ims[3], ["a rocket"])]
-    return path, expected
-
-
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 @pytest.mark.parametrize("process_count", [1, 2, 3])
 def test_pairs_spec_groups_captions_by_image(tmp_path, fmt, process_count):
-    _, expected = write_pairs(tmp_path, fmt)
+    _, expected = write_eval_pairs(tmp_path, fmt)
     data = datasets.get_eval_data(f"pairs:{tmp_path}")
     assert data.kind == "retrieval" and data.classnames is None and data.templates is None
     assert data.expected_examples() == 4
@@ -102,7 +85,7 @@ def test_pairs_spec_groups_captions_by_image(tmp_path, fmt, process_count):
 
 
 def test_pairs_file_spec_and_errors(tmp_path):
-    path, expected = write_pairs(tmp_path, name="val.jsonl")
+    path, expected = write_eval_pairs(tmp_path, name="val.jsonl")
     data = datasets.get_eval_data(f"pairs:{path}")
     assert read_all(data, 1)[2] == [c for _, c in expected]
     with pytest.raises(FileNotFoundError, match="has none of .*captions.jsonl"):
@@ -136,7 +119,7 @@ def test_wds_spec(tmp_path, process_count):
 def test_wds_retrieval_spec_and_defaults(tmp_path):
     caps = [["one", "two"], ["three"], ["four", "five", "six"]]
     samples = [{"__key__": f"s{i}", "webp": encode(im), "txt": "\n".join(c)}
-               for i, (im, c) in enumerate(zip(photos()[:3], caps))]
+               for i, (im, c) in enumerate(zip(photo_crops()[:3], caps))]
     write_dataset(str(tmp_path / "r"), "test", [samples[:2], samples[2:]],
                   dataset_type=["retrieval"])
     data = datasets.get_eval_data(f"wds:{tmp_path / 'r'}")
@@ -144,7 +127,7 @@ def test_wds_retrieval_spec_and_defaults(tmp_path):
     assert read_all(data, 2, batch_size=1)[2] == caps
     # no classnames.txt / templates file: names None, ImageNet templates
     samples = [{"__key__": f"s{i}", "png": encode(im, "png"), "cls": i % 2}
-               for i, im in enumerate(photos()[:2])]
+               for i, im in enumerate(photo_crops()[:2])]
     write_dataset(str(tmp_path / "c"), "test", [samples])
     data = datasets.get_eval_data(f"wds:{tmp_path / 'c'}", classnames=["x", "y"])
     assert data.classnames == ("x", "y") and data.templates == prompts.IMAGENET_TEMPLATES

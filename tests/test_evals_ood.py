@@ -7,8 +7,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from jclip import evals
 from jclip.data import shapes
-from tests.evals_helpers import SHAPES3, tiny_model
-from tests.test_evals_tasks import _image_features, _reference_classifier
+from tests.helpers.features import image_features, reference_classifier
+from tests.helpers.models import SHAPES3, tiny_model
 
 N = 64
 SCENES = "jclip_shapes/spurious_texture"
@@ -33,11 +33,11 @@ def test_ood_task_equals_sklearn_on_reference_scores():
     (result,) = evals.evaluate(model, params, tok, _task(), progress=False)
     m = result["metrics"]
     # Independent float64 cosines of the ID and OOD scenes with the ID prompt ensemble.
-    classifier = _reference_classifier(SHAPES3, shapes.templates("spurious", "shape"))
+    classifier = reference_classifier(SHAPES3, shapes.templates("spurious", "shape"))
     scenes_in = shapes.generate("spurious", N, (1, 1), split="test", **ID_OPTS)
     scenes_out = shapes.generate("spurious", N, (1, 1), split="test", **OOD_OPTS)
-    cos_in = _image_features(scenes_in["image"]) @ classifier
-    cos_out = _image_features(scenes_out["image"]) @ classifier
+    cos_in = image_features(scenes_in["image"]) @ classifier
+    cos_out = image_features(scenes_out["image"]) @ classifier
     reference = {"msp": lambda c: softmax(100 * c, 1).max(1), "max_logit": lambda c: c.max(1),
                  "energy": lambda c: logsumexp(100 * c, 1), "mcm": lambda c: softmax(c, 1).max(1)}
     y = np.r_[np.ones(N), np.zeros(N)]

@@ -10,7 +10,7 @@ from scipy import stats
 from jclip.data import shapes
 from jclip.evals import ordinal, registry, runner
 from jclip.metrics.ordinal import per_rank_mae
-from tests.evals_helpers import tiny_model
+from tests.helpers.models import tiny_model
 
 
 def test_registered():

@@ -1,6 +1,7 @@
 """jclip.evals.evaluate: task checking, result files, the feature cache, clear errors."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from jclip import evals
 from jclip.evals import datasets as datasets_lib
 from jclip.evals.encode import EvalContext
-from tests.evals_helpers import SHAPES3, tiny_model
+from tests.helpers.models import SHAPES3, tiny_model
 
 SCENES = {"num_examples": 40, "options": {"shapes": SHAPES3, "max_count": 3}}
 
@@ -134,7 +135,7 @@ def test_batches_split_over_the_local_devices_give_the_same_features():
 def test_catalog_datasets_run_through_the_tasks_with_mock_data():
     import tensorflow_datasets as tfds
 
-    from tests.evals_helpers import HashTokenizer
+    from tests.helpers.models import HashTokenizer
 
     model, params, tok = tiny_model()
     with tfds.testing.mock_data(num_examples=12):
@@ -149,3 +150,48 @@ def test_catalog_datasets_run_through_the_tasks_with_mock_data():
     assert cifar["task_config"]["dataset"] == "cifar10" and 0 <= cifar["metrics"]["acc1"] <= 1
     assert imagenet_v2["dataset"] == "imagenetv2" and imagenet_v2["split"] == "test"
     assert coco["num_texts"] >= 12 and 0 <= coco["metrics"]["text_retrieval_recall@5"] <= 1
+
+
+def test_the_disk_cache_is_keyed_by_file_content(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "data" / "test"
+    paths = []
+    for i, name in enumerate(["circle", "circle", "square", "square"]):
+        path = folder / name / f"{i}.bmp"  # uncompressed: a new image has the same size
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    model, params, tok = tiny_model()
+    calls = []
+    encode = EvalContext._encode_split
+    monkeypatch.setattr(EvalContext, "_encode_split",
+                        lambda self, data: calls.append(data.name) or encode(self, data))
+    spec = f"folder:{tmp_path / 'data'}"
+
+    def features():
+        ctx = EvalContext(model, params, tok, cache_dir=str(tmp_path / "cache"))
+        return ctx.image_features(datasets_lib.get_eval_data(spec)).features
+
+    first = features()
+    np.testing.assert_array_equal(features(), first)
+    assert len(calls) == 1  # the second context read the cache
+    # Replace one image by another of the same size, keeping its modification time (cp -p).
+    stat = paths[0].stat()
+    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(paths[0])
+    os.utime(paths[0], ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert paths[0].stat().st_size == stat.st_size
+    assert datasets_lib.get_eval_data(spec).fingerprint == datasets_lib.get_eval_data(
+        spec).fingerprint
+    changed = features()
+    assert len(calls) == 2  # encoded again: the content changed
+    assert not np.allclose(changed[0], first[0]) and np.allclose(changed[1:], first[1:])
+    # An unreadable cache entry (a truncated file) is a miss, said so, and rewritten.
+    [entry] = [p for p in (tmp_path / "cache").iterdir() if os.path.getmtime(p) == max(
+        os.path.getmtime(q) for q in (tmp_path / "cache").iterdir())]
+    entry.write_bytes(entry.read_bytes()[:50])
+    np.testing.assert_array_equal(features(), changed)
+    assert len(calls) == 3 and "feature cache" in capsys.readouterr().err
+    np.testing.assert_array_equal(features(), changed)
+    assert len(calls) == 3

@@ -6,8 +6,8 @@ import pytest
 from jclip import evals
 from jclip.data import shapes
 from jclip.evals import spurious
-from tests.evals_helpers import SHAPES3, tiny_model
-from tests.test_evals_tasks import _image_features, _reference_classifier
+from tests.helpers.features import image_features, reference_classifier
+from tests.helpers.models import SHAPES3, tiny_model
 
 N = 64
 OPTS = {"image_size": 32, "shapes": SHAPES3}
@@ -18,13 +18,13 @@ def test_spurious_task_equals_the_reference_per_class():
     task = dict(type="spurious", dataset="jclip_shapes/spurious_texture",
                 data=dict(num_examples=N, seed=4, options=OPTS))
     (result,) = evals.evaluate(model, params, tok, task, progress=False)
-    classifier = _reference_classifier(SHAPES3, shapes.templates("spurious", "shape"))
+    classifier = reference_classifier(SHAPES3, shapes.templates("spurious", "shape"))
     easy = shapes.generate("spurious", N, (4, 1), split="test", correlation=1.0, **OPTS)
     hard = shapes.generate("spurious", N, (4, 2), split="counter", **OPTS)
     assert easy["typical"].all() and not hard["typical"].any()
     want = {}
     for name, scenes in (("easy", easy), ("hard", hard)):
-        pred = (_image_features(scenes["image"]) @ classifier).argmax(1)
+        pred = (image_features(scenes["image"]) @ classifier).argmax(1)
         want[name] = [np.mean(pred[scenes["shape"] == c] == c) for c in range(3)]
         assert result["metrics"][f"{name}/acc1"] == pytest.approx(
             np.mean(pred == scenes["shape"]))

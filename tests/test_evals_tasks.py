@@ -6,11 +6,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 
-import jclip
 from jclip import evals
 from jclip.data import shapes
 from jclip.evals import fewshot, linear_probe
-from tests.evals_helpers import SHAPES3, tiny_model
+from tests.helpers.features import image_features, reference_classifier, text_features
+from tests.helpers.models import SHAPES3, tiny_model
 
 N = 96
 OPTS = {"shapes": SHAPES3, "max_count": 4}
@@ -18,31 +18,6 @@ OPTS = {"shapes": SHAPES3, "max_count": 4}
 
 def _scenes(generator, seed, split_id=1, n=N, **opts):
     return shapes.generate(generator, n, (seed, split_id), **opts)
-
-
-def _unit(x):
-    x = np.asarray(x, np.float64)
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
-
-
-def _image_features(images):
-    model, params, _ = tiny_model()
-    pixels = jclip.preprocess(images, model.config)
-    return _unit(model.apply({"params": params}, pixels, method="encode_image"))
-
-
-def _text_features(texts):
-    model, params, tok = tiny_model()
-    return _unit(model.apply({"params": params}, tok(list(texts)), method="encode_text"))
-
-
-def _reference_classifier(names, templates):
-    """CLIP's prompt ensemble, one prompt at a time, in float64."""
-    columns = []
-    for name in names:
-        z = _text_features([t.format(name) for t in templates])
-        columns.append(_unit(z.mean(0)))
-    return np.stack(columns, 1)
 
 
 def _topk(logits, labels, k):
@@ -66,8 +41,8 @@ def test_zeroshot_classification_equals_the_reference(generator, config_name, la
     labels = np.asarray(scenes[label])
     if label == "count":
         names, labels = names[1:], labels - 1  # count ids 1..4 -> subset positions 0..3
-    classifier = _reference_classifier(names, shapes.templates(generator, label))
-    logits = 100 * _image_features(scenes["image"]) @ classifier
+    classifier = reference_classifier(names, shapes.templates(generator, label))
+    logits = 100 * image_features(scenes["image"]) @ classifier
     m = result["metrics"]
     assert result["num_examples"] == N and result["dataset"] == f"jclip_shapes/{config_name}"
     assert abs(m["acc1"] - float(np.mean(logits.argmax(1) == labels))) <= 1 / N
@@ -96,9 +71,9 @@ def test_zeroshot_retrieval_equals_the_reference():
         "data": {"num_examples": N, "seed": 5, "options": OPTS, "distinct_captions": True}})
     scenes = _scenes("counting", 5, **OPTS)
     rows = np.sort(np.unique(scenes["caption"], return_index=True)[1])
-    zimg = _image_features(scenes["image"][rows])
+    zimg = image_features(scenes["image"][rows])
     captions = [str(c) for c in scenes["caption"][rows]]
-    ztxt = _text_features(captions)
+    ztxt = text_features(captions)
     assert result["num_examples"] == len(rows) == result["num_texts"]
     for k in (1, 5):
         image_recall, text_recall = _recall_reference(zimg, ztxt, np.arange(len(rows)), k)
@@ -119,7 +94,7 @@ def test_linear_probe_uses_disjoint_splits_and_scores_like_sklearn():
     # same train features (C = 1 / (l2 * N), see adapt.fit_logistic_regression).
     train = _scenes("attributes", 1, split_id=0, shapes=SHAPES3)
     test = _scenes("attributes", 1, split_id=1, shapes=SHAPES3)
-    x, xt = _image_features(train["image"]), _image_features(test["image"])
+    x, xt = image_features(train["image"]), image_features(test["image"])
     clf = LogisticRegression(C=1.0 / (result["l2"] * N), max_iter=5000, tol=1e-10)
     clf.fit(x, train["shape"])
     pred = clf.predict(xt)

@@ -9,8 +9,7 @@ import numpy as np
 
 from experiments.counting import study
 from experiments.counting.configs import micro, real
-from tests.test_data_countbench import write_countbench
-from tests.test_train_sources import write_pairs
+from tests.helpers.files import write_countbench, write_train_pairs
 
 KEYS = ("count_accuracy", "count_mae", "shape_accuracy", "color_accuracy")
 
@@ -51,7 +50,7 @@ def test_real_config_offline_on_a_tiny_hf_model_and_a_fake_countbench(tmp_path):
     config = real.get_config("test")
     config.init_from = os.path.join(os.path.dirname(__file__), "fixtures", "models",
                                     "hf_clip_mixed")
-    config.train.data.path = write_pairs(tmp_path / "pairs")
+    config.train.data.path = write_train_pairs(tmp_path / "pairs")
     config.eval_data_dir = write_countbench(tmp_path / "countbench", missing=(0,))
     summary = study.run(config, [0], str(tmp_path / "run"))
     seed = summary["per_seed"]["0"]

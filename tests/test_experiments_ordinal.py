@@ -11,7 +11,7 @@ from PIL import Image
 from experiments.ordinal import __main__ as cli
 from experiments.ordinal import plots, study
 from experiments.ordinal.configs import micro, real
-from tests.evals_helpers import save_workdir
+from tests.helpers.models import save_workdir
 
 REQUIRED = ("zero_shot", "linear_probe", "ordinalclip", "numclip")
 
@@ -81,7 +81,6 @@ class _AnyTextTokenizer:
 
 def test_real_config_offline_on_ordered_age_folders(tiny_folder, tmp_path, monkeypatch):
     import jclip
-    from jclip.evals.cli import load_tokenizer
 
     rng = np.random.default_rng(0)
     ages = ("3", "10", "25", "40", "70")  # lexicographic folder ids differ from the age order
@@ -98,7 +97,8 @@ def test_real_config_offline_on_ordered_age_folders(tiny_folder, tmp_path, monke
 
     def tiny_model(config):
         model, params = jclip.load(tiny_folder)
-        return model, params, _AnyTextTokenizer(load_tokenizer(tiny_folder, model, None)), "tiny"
+        tokenizer = jclip.load_tokenizer(tiny_folder, context_length=model.config.context_length)
+        return model, params, _AnyTextTokenizer(tokenizer), "tiny"
 
     monkeypatch.setattr(study, "load_model", tiny_model)
     summary = study.run(config, [0], str(tmp_path / "out"))

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from jclip.heads import numclip, prompt_learning
 from jclip.ops import l2_normalize
-from tests.evals_helpers import tiny_model
+from tests.helpers.models import tiny_model
 
 
 def _reference_ce(logits, y, d):

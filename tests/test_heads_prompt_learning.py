@@ -8,7 +8,7 @@ import pytest
 
 from jclip.heads import prompt_learning
 from jclip.ops import l2_normalize
-from tests.evals_helpers import tiny_model
+from tests.helpers.models import tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import reference_losses
 from jax.test_util import check_grads
-from kernel_cases import CASES, close, pair
 
 from jclip import kernels
+from tests.helpers.kernel_cases import CASES, close, pair
+from tests.helpers.reference_losses import clip_loss_np
 
 
 def _value_and_grads(impl, block, x, y, scale):
@@ -23,7 +23,7 @@ def test_value_and_grads_equal_naive(impl, block, b, d):
     value, grads = _value_and_grads(impl, block, x, y, scale)
     ref_value, ref_grads = _value_and_grads("naive", None, x, y, scale)
     close(value, ref_value, 1e-5)
-    close(value, reference_losses.clip_loss_np(x, y, scale), 1e-5)
+    close(value, clip_loss_np(x, y, scale), 1e-5)
     for g, ref in zip(grads, ref_grads):
         assert g.shape == ref.shape and g.dtype == ref.dtype
         close(g, ref, 1e-5)
@@ -36,7 +36,7 @@ def test_large_scale_and_unnormalised_inputs_stay_finite():
     x = 2.0 * x
     value, grads = _value_and_grads("xla", 8, x, y, jnp.float32(200.0))
     assert np.isfinite(value) and all(np.isfinite(g).all() for g in grads)
-    close(value, reference_losses.clip_loss_np(x, y, 200.0), 1e-5)
+    close(value, clip_loss_np(x, y, 200.0), 1e-5)
     ref_value, ref_grads = _value_and_grads("naive", None, x, y, jnp.float32(200.0))
     for g, ref in zip(grads, ref_grads):
         close(g, ref, 1e-4)
@@ -49,7 +49,7 @@ def test_bfloat16_inputs_accumulate_in_float32(impl, block):
     ref_value, ref_grads = _value_and_grads("naive", None, x, y, jnp.float32(10.0))
     assert value.dtype == jnp.float32
     close(value, ref_value, 1e-5)
-    close(value, reference_losses.clip_loss_np(x, y, 10.0), 1e-5)
+    close(value, clip_loss_np(x, y, 10.0), 1e-5)
     for g, ref in zip(grads, ref_grads):
         assert g.dtype == ref.dtype
         # The backward casts each tile of softmax weights to bf16 for the matmul.
@@ -67,7 +67,7 @@ def test_check_grads_float64(impl, block):
 def test_auto_is_xla_on_cpu_and_jit_with_traced_scale():
     x, y = pair(20, 6)
     f = jax.jit(lambda x, y, log_s: kernels.contrastive_loss(x, y, jnp.exp(log_s)))
-    close(f(x, y, jnp.log(7.0)), reference_losses.clip_loss_np(x, y, 7.0), 1e-5)
+    close(f(x, y, jnp.log(7.0)), clip_loss_np(x, y, 7.0), 1e-5)
 
 
 @pytest.mark.parametrize(

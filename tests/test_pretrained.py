@@ -14,6 +14,7 @@ from safetensors.numpy import load_file, save_file
 import jclip
 from jclip.pretrained.hf import config_from_hf
 from jclip.pretrained.openclip import check_openai_metadata
+from tests.helpers.models import OPENCLIP_NATIVE
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "models")
 QUICKGELU = os.path.join(FIXTURES, "hf_clip_quickgelu")
@@ -73,14 +74,6 @@ def test_openclip_layouts_match_transformers(name):
     arch = config_from_hf(QUICKGELU)
     model, params = jclip.load(os.path.join(FIXTURES, name), arch=arch)
     _check_parity(model, params, os.path.join(FIXTURES, "openclip"))
-
-
-# The architecture of the openclip_native fixture (make_openclip_fixture.py's MODEL_CFG).
-OPENCLIP_NATIVE = jclip.ModelConfig(
-    kind="clip", embed_dim=24, image_size=32, patch_size=8, vision_width=32, vision_layers=2,
-    vision_heads=2, vision_mlp_dim=64, vocab_size=500, context_length=16, text_width=32,
-    text_layers=2, text_heads=4, text_mlp_dim=48, eos_token_id=499, act="quick_gelu",
-)
 
 
 def test_open_clip_native_checkpoint_matches_open_clip():

@@ -169,7 +169,7 @@ def test_save_errors(tmp_path):
     with pytest.raises(ValueError, match="format must be one of"):
         jclip.save(model, params, tmp_path / "x", format="onnx")
     jclip.save(model, params, tmp_path / "j")
-    with pytest.raises(FileExistsError, match="jclip-format checkpoint"):
+    with pytest.raises(FileExistsError, match="already holds a model"):
         jclip.save(model, params, tmp_path / "j", format="hf")
     with pytest.raises(TypeError, match=r"\(model, params, directory\)"):
         jclip.save(model, params)
@@ -207,3 +207,22 @@ def test_transformers_loads_the_saved_folder(saved, name):
     ours = _forward(model.config)(params, ref["pixels"], ref["tokens"])
     for got, want in zip(ours, torch_out):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_save_refuses_a_folder_holding_a_model_unless_overwrite(tmp_path):
+    model, params = jclip.load(MIXED)
+    tok = _tokenizer("hf_clip_mixed")
+    folder = tmp_path / "m"
+    jclip.save(model, params, folder, format="hf", tokenizer=tok)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    other = jax.tree.map(lambda x: np.asarray(x) + 1.0, params)
+    for fmt in ("hf", "jclip"):  # another model over it, in either format: refused, untouched
+        with pytest.raises(FileExistsError, match=r"already holds a model \(.*config.json.*"
+                                                  r"overwrite=True"):
+            jclip.save(model, other, folder, format=fmt)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    # overwrite=True: the folder holds exactly the new model (no stale weights or tokenizer).
+    jclip.save(model, other, folder, overwrite=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["jclip_config.json", "params.msgpack"]
+    _, again = jclip.load(str(folder))
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(again), jax.device_get(other))

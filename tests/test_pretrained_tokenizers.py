@@ -12,7 +12,7 @@ import pytest
 import jclip
 from jclip.pretrained import tokenizers
 from jclip.tokenizer import Tokenizer, WordTokenizer
-from tests.evals_helpers import tiny_model
+from tests.helpers.models import tiny_model
 
 MIXED = os.path.join(os.path.dirname(__file__), "fixtures", "models", "hf_clip_mixed")
 TEXTS = ["a red circle", "two blue squares ."]

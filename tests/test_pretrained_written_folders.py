@@ -16,14 +16,13 @@ import sys
 
 import numpy as np
 import pytest
-from test_data_folder import photos, write
-from test_evals_datasets import write_pairs
 
 import jclip
 from jclip.evals import cli
 from jclip.tokenizer import HFTokenizer, Tokenizer
 from jclip.train import config as config_lib
 from jclip.train import loop
+from tests.helpers.files import photo_crops, write, write_eval_pairs
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -112,10 +111,10 @@ def written(tmp_path_factory):
 def data(tmp_path_factory):
     """Real photographs: a class folder and a captioned pairs folder."""
     root = tmp_path_factory.mktemp("data")
-    for i, im in enumerate(photos()[:6]):
+    for i, im in enumerate(photo_crops()[:6]):
         write(str(root / "classes" / "test" / ("rocket" if i % 2 else "coffee mug") / f"{i}.png"),
               im)
-    write_pairs(root / "pairs")
+    write_eval_pairs(root / "pairs")
     return root
 
 

@@ -9,13 +9,8 @@ import pytest
 from jclip import losses
 from jclip.data import counterfactual as cf_lib
 from jclip.train import counting, sources
-from tests.test_train_sources import (  # noqa: F401
-    any_text_tokenizer,
-    micro,
-    write_classes,
-    write_pairs,
-    write_shards,
-)
+from tests.helpers.files import write_classes, write_shards, write_train_pairs
+from tests.helpers.models import any_text_tokenizer, micro_fixture  # noqa: F401
 
 
 def _unit(rng, n, d):
@@ -69,13 +64,13 @@ def test_counterfactuals_mask_or_raise_for_captions_without_a_number():
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("cfdata")
-    return {"pairs": dict(type="pairs", path=write_pairs(root / "pairs")),
+    return {"pairs": dict(type="pairs", path=write_train_pairs(root / "pairs")),
             "wds": dict(type="wds", path=write_shards(root / "wds")),
             "classification": dict(type="classification", path=write_classes(root / "cls"),
                                    templates=("a photo of a {}", "a photo of two {}s"))}
 
 
-def _counterfactual_batches(micro, tokenizer=None, **data):  # noqa: F811
+def _counterfactual_batches(micro, tokenizer=None, **data):
     config, model, word_tokenizer = micro
     tokenizer = tokenizer or word_tokenizer
     config = ml_collections.ConfigDict(config.to_dict())
@@ -85,7 +80,7 @@ def _counterfactual_batches(micro, tokenizer=None, **data):  # noqa: F811
 
 
 @pytest.mark.parametrize("kind", ["pairs", "wds", "classification"])
-def test_file_sources_carry_counterfactuals_and_a_mask(micro, data, kind):  # noqa: F811
+def test_file_sources_carry_counterfactuals_and_a_mask(micro, data, kind):
     batches = _counterfactual_batches(micro, **data[kind],
                                       counterfactual=dict(counts=(1, 2, 3, 4)))
     a, b = batches.batch(1), batches.batch(1)
@@ -96,7 +91,7 @@ def test_file_sources_carry_counterfactuals_and_a_mask(micro, data, kind):  # no
     assert np.all(np.any(a["tokens_counterfactual"] != a["tokens"], 1) == numbered)
 
 
-def test_tfds_source_carries_counterfactuals(micro):  # noqa: F811
+def test_tfds_source_carries_counterfactuals(micro):
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=16):
@@ -108,7 +103,7 @@ def test_tfds_source_carries_counterfactuals(micro):  # noqa: F811
     assert np.all(np.any(a["tokens_counterfactual"] != a["tokens"], 1))
 
 
-def test_missing_error_policy_raises_in_a_source(micro, data):  # noqa: F811
+def test_missing_error_policy_raises_in_a_source(micro, data):
     batches = _counterfactual_batches(micro, **data["pairs"],
                                       counterfactual=dict(missing="error"))
     with pytest.raises(ValueError, match="states no number"):
@@ -123,7 +118,13 @@ def test_masked_term_under_shard_map_equals_one_device():
     import jclip
     from jclip.train import sharding, state
     from jclip.train import step as step_lib
-    from tests.test_train_distributed_step import CONFIGS, B, _loss_config, _tokens, _value_and_grad
+    from tests.helpers.sharded_step import (
+        CONFIGS,
+        B,
+        jitted_value_and_grad,
+        loss_config,
+        random_tokens,
+    )
 
     if jax.device_count() < 8:
         pytest.skip("needs 8 devices (tests/conftest.py)")
@@ -131,16 +132,16 @@ def test_masked_term_under_shard_map_equals_one_device():
     mask = np.zeros(B, np.float32)
     mask[[0, 3, 4, 9, 15]] = 1  # rows on several devices, some devices with none
     batch = {"image": rng.normal(size=(B, 32, 32, 3)).astype(np.float32),
-             "tokens": _tokens(rng, B), "tokens_counterfactual": _tokens(rng, B),
+             "tokens": random_tokens(rng, B), "tokens_counterfactual": random_tokens(rng, B),
              "count_mask": mask}
     model = jclip.create_model(CONFIGS["clip"])
     params = jax.jit(lambda r: state.init_params(model, r))(jax.random.PRNGKey(1))
-    config = _loss_config("clip", counting_weight=1.0)
-    ((ref, ref_aux), ref_g), = _value_and_grad([step_lib.make_loss_fn(config, model)], params,
-                                               batch)
+    config = loss_config("clip", counting_weight=1.0)
+    ((ref, ref_aux), ref_g), = jitted_value_and_grad([step_lib.make_loss_fn(config, model)],
+                                                     params, batch)
     mesh = sharding.make_mesh(4, 2)
-    ((loss, aux), grads), = _value_and_grad([step_lib.make_loss_fn(config, model, mesh=mesh)],
-                                            params, batch, mesh)
+    ((loss, aux), grads), = jitted_value_and_grad(
+        [step_lib.make_loss_fn(config, model, mesh=mesh)], params, batch, mesh)
     assert float(ref_aux["counting_rows"]) == float(aux["counting_rows"]) == 5
     assert float(loss) == pytest.approx(float(ref), rel=1e-5)
     assert float(aux["counting_loss"]) == pytest.approx(float(ref_aux["counting_loss"]),

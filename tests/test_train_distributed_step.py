@@ -2,33 +2,13 @@
 gradients w.r.t. the params (through fsdp-sharded encoders) for every loss and strategy."""
 
 import jax
-import ml_collections
 import numpy as np
 import pytest
 
 import jclip
 from jclip.train import sharding, state
 from jclip.train import step as step_lib
-
-SMALL = dict(vocab_size=64, eos_token_id=63, context_length=8, embed_dim=32, vision_width=32,
-             vision_layers=1, vision_heads=2, vision_mlp_dim=64, text_width=32, text_layers=1,
-             text_heads=2, text_mlp_dim=64)
-CONFIGS = {"clip": jclip.get_config("tiny-clip", **SMALL),
-           "siglip": jclip.get_config("tiny-siglip", pad_token_id=0, **SMALL)}
-B = 16  # B_local = 2 on 8 devices
-
-
-def _loss_config(name, **kw):
-    return ml_collections.ConfigDict({"name": name, "impl": "xla", "strategy": None,
-                                      "label_smoothing": 0.0, "counting_weight": 0.0,
-                                      "inv_tau": 0.0, "hopfield_beta": 14.3,
-                                      "cwcl_reference": "text", **kw})
-
-
-def _tokens(rng, n):
-    tokens = rng.integers(1, 62, (n, 8)).astype(np.int32)
-    tokens[:, 6] = 63
-    return tokens
+from tests.helpers.sharded_step import CONFIGS, B, jitted_value_and_grad, loss_config, random_tokens
 
 
 @pytest.fixture(scope="module")
@@ -37,26 +17,13 @@ def setup():
         pytest.skip("needs 8 devices (tests/conftest.py)")
     rng = np.random.default_rng(0)
     batch = {"image": rng.normal(size=(B, 32, 32, 3)).astype(np.float32),
-             "tokens": _tokens(rng, B), "tokens_counterfactual": _tokens(rng, B)}
+             "tokens": random_tokens(rng, B), "tokens_counterfactual": random_tokens(rng, B)}
     models = {}
     for kind, config in CONFIGS.items():
         model = jclip.create_model(config)
         params = jax.jit(lambda r, m=model: state.init_params(m, r))(jax.random.PRNGKey(1))
         models[kind] = (model, params)
     return models, batch
-
-
-def _value_and_grad(loss_fns, params, batch, mesh=None):
-    """value_and_grad of several loss_fns in one jitted program (one compilation)."""
-    fns = [jax.value_and_grad(f, has_aux=True) for f in loss_fns]
-    fn = lambda p, b, r: [f(p, b, r) for f in fns]
-    rng = jax.random.PRNGKey(3)
-    if mesh is None:
-        return jax.jit(fn)(params, batch, rng)
-    shardings = sharding.fsdp_shardings(params, mesh, min_size=256)
-    params = jax.device_put(params, shardings)
-    return jax.jit(fn, in_shardings=(shardings, sharding.batch_sharding(mesh), None))(
-        params, sharding.global_batch(batch, mesh), rng)
 
 
 def _close(a, b, tol=1e-5):
@@ -79,11 +46,11 @@ CASES = {
 def test_sharded_loss_equals_one_device(setup, kind, shape):
     models, batch = setup
     model, params = models[kind]
-    configs = [_loss_config(name, **extra) for name, extra in CASES[kind]]
-    refs = _value_and_grad([step_lib.make_loss_fn(c, model) for c in configs], params, batch)
+    configs = [loss_config(name, **extra) for name, extra in CASES[kind]]
+    refs = jitted_value_and_grad([step_lib.make_loss_fn(c, model) for c in configs], params, batch)
     mesh = sharding.make_mesh(*shape)
-    outs = _value_and_grad([step_lib.make_loss_fn(c, model, mesh=mesh) for c in configs],
-                           params, batch, mesh)
+    outs = jitted_value_and_grad([step_lib.make_loss_fn(c, model, mesh=mesh) for c in configs],
+                                 params, batch, mesh)
     for config, ((ref, ref_aux), ref_grads), ((loss, aux), grads) in zip(configs, refs, outs):
         where = f"{config.name} {dict(config)}"
         _close(loss, ref)
@@ -104,6 +71,6 @@ def test_strategy_errors_name_the_choices(setup):
     models, _ = setup
     model, _ = models["clip"]
     with pytest.raises(ValueError, match=r"strategy='ring' does not exist for clip.*local"):
-        step_lib.make_loss_fn(_loss_config("clip", strategy="ring"), model)
+        step_lib.make_loss_fn(loss_config("clip", strategy="ring"), model)
     with pytest.raises(ValueError, match="does not exist for cwcl"):
-        step_lib.make_loss_fn(_loss_config("cwcl", strategy="local"), model)
+        step_lib.make_loss_fn(loss_config("cwcl", strategy="local"), model)

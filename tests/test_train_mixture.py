@@ -6,7 +6,7 @@ import pytest
 
 from jclip.train import config as config_lib
 from jclip.train import loop, mixture, sources
-from tests.test_train_resume import _pairs_folder
+from tests.helpers.files import write_pairs_one_unreadable
 
 MICRO = "experiments/configs/shapes_micro.py"
 
@@ -48,7 +48,7 @@ def _config(folder, **over):
 
 
 def test_each_batch_holds_the_weighted_rows_of_each_source(tmp_path):
-    folder = _pairs_folder(tmp_path / "pairs")
+    folder = write_pairs_one_unreadable(tmp_path / "pairs")
     config = _config(folder)
     model, tok, _ = loop.build_model(config)
     make = lambda: sources.make_batches(config, tok, model.config)
@@ -74,7 +74,7 @@ def test_each_batch_holds_the_weighted_rows_of_each_source(tmp_path):
 
 
 def test_a_mixture_trains_and_its_config_is_checked(tmp_path):
-    folder = _pairs_folder(tmp_path / "pairs")
+    folder = write_pairs_one_unreadable(tmp_path / "pairs")
     config = _config(folder, total_steps=3, checkpoint_every=0, tensorboard=False)
     config_lib.check_config(config, num_devices=8)
     trainer = loop.train(config, str(tmp_path / "run"))

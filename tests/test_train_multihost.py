@@ -38,9 +38,9 @@ def _command(workdir, *extra, args=ARGS):
 
 
 def _pairs_args(tmp_path):
-    from tests.test_train_resume import _pairs_folder
+    from tests.helpers.files import write_pairs_one_unreadable
 
-    folder = _pairs_folder(tmp_path / "pairs")
+    folder = write_pairs_one_unreadable(tmp_path / "pairs")
     return ["--config", "experiments/configs/pairs_micro.py", f"--config.data.path={folder}",
             "--config.total_steps=4", "--config.checkpoint_every=2", "--config.log_every=1",
             "--config.tensorboard=false", "--config.loss.impl=kernel",

@@ -16,7 +16,7 @@ from jclip.preprocessing import mean_std, normalize
 from jclip.train import objectives_adversarial as adv
 from jclip.train import sharding
 from jclip.train.objectives import make_objective
-from tests.evals_helpers import SHAPES3, save_workdir, tiny_model
+from tests.helpers.models import SHAPES3, save_workdir, tiny_model
 
 TEMPLATES = ("a photo of a {}", "a drawing of a {}")
 EPS = 2 / 255

@@ -11,33 +11,11 @@ import time
 import pytest
 
 from jclip.train import metric_writer
+from tests.helpers.files import write_pairs_one_unreadable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["--config", "experiments/configs/shapes_micro.py", "--config.total_steps=24",
         "--config.checkpoint_every=4", "--config.log_every=1", "--config.tensorboard=false"]
-CAPTIONS = ("a photo of a red circle", "a photo of a blue square", "a photo of two red squares",
-            "a photo of three blue circles", "a photo of one blue circle")
-
-
-def _pairs_folder(directory, n=20):
-    """n captioned 32x40 JPEGs of scikit-image's sample photos; image 3 is unreadable."""
-    import json
-
-    import numpy as np
-    import skimage.data
-    from PIL import Image
-
-    (directory / "images").mkdir(parents=True)
-    names = ("astronaut", "coffee", "chelsea", "rocket", "camera", "horse", "cat")
-    with open(directory / "captions.jsonl", "w") as f:
-        for i in range(n):
-            image = np.asarray(getattr(skimage.data, names[i % len(names)])())
-            image = np.stack([image] * 3, -1) if image.ndim == 2 else image[..., :3]
-            path = directory / "images" / f"{i}.jpg"
-            Image.fromarray(image.astype(np.uint8)).resize((40 + i, 32)).save(path)
-            f.write(json.dumps({"image": f"images/{i}.jpg", "caption": CAPTIONS[i % 5]}) + "\n")
-    (directory / "images" / "3.jpg").write_bytes(b"truncated")
-    return directory
 
 
 def _env(devices):
@@ -63,7 +41,7 @@ def _last_step(workdir):
 def _args(source, tmp_path):
     if source == "shapes":
         return ARGS, 24, 8
-    folder = _pairs_folder(tmp_path / "pairs")
+    folder = write_pairs_one_unreadable(tmp_path / "pairs")
     return ["--config", "experiments/configs/pairs_micro.py", f"--config.data.path={folder}",
             "--config.total_steps=12", "--config.checkpoint_every=4", "--config.log_every=1",
             "--config.tensorboard=false"], 12, 4

@@ -1,10 +1,8 @@
 """Training data sources: shapes and dtypes, disjoint per-process shards, (seed, step)
 determinism, the skip / error policy, augmentation, and short runs of the fine-tuning configs."""
 
-import io
 import json
 import os
-import tarfile
 
 import ml_collections
 import numpy as np
@@ -12,83 +10,8 @@ import pytest
 
 from jclip.train import config as config_lib
 from jclip.train import local_batches, loop, readers, sharding, sources
-
-MICRO = "experiments/configs/shapes_micro.py"
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "horse", "cat", "moon")
-CAPTIONS = ("a photo of a red circle", "a photo of a blue square", "a photo of two red squares",
-            "a photo of three blue circles")
-
-
-def photos(size=(40, 32)):
-    """uint8 [32, 40, 3] versions of scikit-image's sample photos."""
-    import skimage.data
-    from PIL import Image
-
-    out = []
-    for name in PHOTOS:
-        image = np.asarray(getattr(skimage.data, name)())
-        image = np.stack([image] * 3, -1) if image.ndim == 2 else image[..., :3]
-        out.append(np.asarray(Image.fromarray(image.astype(np.uint8)).resize(size)))
-    return out
-
-
-def jpeg(image) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG")
-    return buf.getvalue()
-
-
-def write_pairs(directory, n=8):
-    """A pairs folder of n real photos with captions in the shapes vocabulary."""
-    os.makedirs(os.path.join(directory, "images"), exist_ok=True)
-    images = photos()
-    with open(os.path.join(directory, "captions.jsonl"), "w") as f:
-        for i in range(n):
-            with open(os.path.join(directory, "images", f"{i}.jpg"), "wb") as g:
-                g.write(jpeg(images[i % len(images)]))
-            f.write(json.dumps({"image": f"images/{i}.jpg", "caption": CAPTIONS[i % 4]}) + "\n")
-    return str(directory)
-
-
-def write_shards(directory, n_shards=2, per_shard=4):
-    images = photos()
-    os.makedirs(directory, exist_ok=True)
-    for s in range(n_shards):
-        with tarfile.open(os.path.join(directory, f"{s:05d}.tar"), "w") as tar:
-            for i in range(per_shard):
-                k = s * per_shard + i
-                text = (CAPTIONS[k % 4].encode() if k % 2 else
-                        json.dumps({"caption": CAPTIONS[k % 4]}).encode())
-                for name, data in ((f"{k:06d}.jpg", jpeg(images[k % len(images)])),
-                                   (f"{k:06d}.{'txt' if k % 2 else 'json'}", text)):
-                    info = tarfile.TarInfo(name)
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
-    return os.path.join(str(directory), f"{{00000..{n_shards - 1:05d}}}.tar")
-
-
-def write_classes(directory):
-    images = photos()
-    for i, image in enumerate(images):
-        folder = os.path.join(directory, "train", ("circle", "square")[i % 2])
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, f"{i}.jpg"), "wb") as f:
-            f.write(jpeg(image))
-    return "folder:" + str(directory)
-
-
-@pytest.fixture(scope="module")
-def micro():
-    config = config_lib.load_config(MICRO)
-    model, tokenizer, _ = loop.build_model(config)
-    return config, model, tokenizer
-
-
-def any_text_tokenizer(texts):
-    """int32 [B, 8] from any text (character codes), for captions outside the word vocabulary."""
-    return np.array([[ord(ch) % 97 for ch in (t + " " * 8)[:8]] for t in texts], np.int32)
+from tests.helpers.files import TRAIN_CAPTIONS, write_classes, write_shards, write_train_pairs
+from tests.helpers.models import any_text_tokenizer, micro_fixture  # noqa: F401
 
 
 def make(micro, batch_size=4, tokenizer=None, **data):
@@ -103,7 +26,7 @@ def make(micro, batch_size=4, tokenizer=None, **data):
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    return {"pairs": dict(type="pairs", path=write_pairs(root / "pairs")),
+    return {"pairs": dict(type="pairs", path=write_train_pairs(root / "pairs")),
             "wds": dict(type="wds", path=write_shards(root / "wds")),
             "classification": dict(type="classification", path=write_classes(root / "cls"),
                                    templates=("a photo of a {}", "a photo of two {}s"))}
@@ -162,7 +85,7 @@ def test_an_epoch_of_steps_visits_every_example_of_the_shard(micro, data):
 
 
 def test_unreadable_images_and_empty_captions_raise_or_are_skipped(micro, tmp_path):
-    path = write_pairs(tmp_path)
+    path = write_train_pairs(tmp_path)
     (tmp_path / "images" / "2.jpg").write_bytes(b"not an image")
     rows = [json.loads(line) for line in open(tmp_path / "captions.jsonl")]
     rows[5]["caption"] = "  "
@@ -260,4 +183,4 @@ def test_wds_with_fewer_tars_than_processes_splits_the_samples(data):
     parts = [readers.WdsShards(pattern, process_index=i, process_count=2) for i in range(2)]
     keys = [[s.key for s in p.samples] for p in parts]
     assert len(keys[0]) == len(keys[1]) == 2 and set(keys[0]).isdisjoint(keys[1])
-    assert parts[0].load(0)["caption"] in CAPTIONS
+    assert parts[0].load(0)["caption"] in TRAIN_CAPTIONS

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+from jclip import figures
+
 LABELS = {"vanilla": "vanilla", "tecoa": "TeCoA", "fare": "FARE", "ttc": "TTC (non-adaptive)",
           "ttc_adaptive": "TTC (adaptive attack)"}
 MARKERS = {"vanilla": "o", "tecoa": "s", "fare": "^", "ttc": "D", "ttc_adaptive": "x"}
@@ -19,12 +21,7 @@ def curves(summary: dict, method: str):
 
 
 def plot_robust_vs_eps(summary: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    fig, ax = figures.subplots(figsize=(5.2, 3.6))
     for method in summary["mean"]:
         if method not in LABELS:
             continue
@@ -36,18 +33,12 @@ def plot_robust_vs_eps(summary: dict, path: str) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_tradeoff(summary: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     methods = [m for m in summary["mean"] if m in LABELS]
     eps = list(summary["mean"][methods[0]]["robust"])
-    fig, axes = plt.subplots(1, len(eps), figsize=(3.2 * len(eps), 3.2), squeeze=False)
+    fig, axes = figures.subplots(1, len(eps), figsize=(3.2 * len(eps), 3.2), squeeze=False)
     for ax, e in zip(axes[0], eps):
         for method in methods:
             m, s = summary["mean"][method], summary["std"][method]
@@ -61,7 +52,6 @@ def plot_tradeoff(summary: dict, path: str) -> None:
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_all(summary: dict, workdir: str) -> list[str]:

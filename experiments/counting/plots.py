@@ -7,14 +7,7 @@ import os
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from jclip import figures
 
 
 def _seeds(summary):
@@ -23,11 +16,10 @@ def _seeds(summary):
 
 def plot_confusions(summary: dict, path: str) -> str:
     """Row-normalised confusion matrices (summed over seeds) of base, plain and counting_loss."""
-    plt = _plt()
     seeds = _seeds(summary)
     counts = seeds[0]["confusion"]["counts"]
     arms = [a for a in ("base", "plain", "counting_loss") if a in seeds[0]["confusion"]]
-    fig, axes = plt.subplots(1, len(arms), figsize=(3.3 * len(arms), 3.2))
+    fig, axes = figures.subplots(1, len(arms), figsize=(3.3 * len(arms), 3.2))
     for ax, arm in zip(np.atleast_1d(axes), arms):
         m = np.sum([np.asarray(s["confusion"][arm], np.float64) for s in seeds], 0)
         ax.imshow(m / np.maximum(m.sum(1, keepdims=True), 1), vmin=0, vmax=1, cmap="Blues")
@@ -39,17 +31,15 @@ def plot_confusions(summary: dict, path: str) -> str:
     np.atleast_1d(axes)[0].set_ylabel("true count")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 
 def plot_per_count(summary: dict, path: str) -> str:
     """Per-count accuracy (mean over seeds) of each arm, grouped bars."""
-    plt = _plt()
     seeds = _seeds(summary)
     counts = seeds[0]["confusion"]["counts"]
     arms = [a for a in ("base", "plain", "counting_loss") if a in seeds[0]["per_count_accuracy"]]
-    fig, ax = plt.subplots(figsize=(5.5, 3))
+    fig, ax = figures.subplots(figsize=(5.5, 3))
     width = 0.8 / len(arms)
     for k, arm in enumerate(arms):
         acc = [np.nanmean([np.nan if s["per_count_accuracy"][arm][str(c)] is None
@@ -64,17 +54,15 @@ def plot_per_count(summary: dict, path: str) -> str:
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 
 def plot_lambda(summary: dict, path: str) -> str:
     """Count, unseen-shape count, shape and colour accuracy vs lambda (mean ± std over seeds)."""
-    plt = _plt()
     seeds = _seeds(summary)
     lams = summary["lambdas"]
     order = np.argsort(lams)
-    fig, ax = plt.subplots(figsize=(5, 3))
+    fig, ax = figures.subplots(figsize=(5, 3))
     keys = [k for k in ("count_accuracy", "unseen_count_accuracy", "shape_accuracy",
                         "color_accuracy") if k in seeds[0]["lambda_sweep"][f"{lams[0]:g}"]]
     for key in keys:
@@ -88,7 +76,6 @@ def plot_lambda(summary: dict, path: str) -> str:
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 

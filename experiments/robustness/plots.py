@@ -14,32 +14,23 @@ import os
 
 import numpy as np
 
+from jclip import figures
+
 FIGURES = ("severity", "effective", "reliability", "ood", "spurious")
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _save(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    _plt().close(fig)
     return path
 
 
 def plot_severity(summary: dict, path: str):
-    plt = _plt()
     mean, std = summary["mean"], summary["std"]
     acc = mean["corruptions"]
     clean = mean["corruption_severity_mean"]["0"]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    cmap = plt.get_cmap("tab20")
+    fig, ax = figures.subplots(figsize=(7, 4.2))
+    cmap = figures.get_cmap("tab20")
     for i, (name, per) in enumerate(sorted(acc.items())):
         sev = sorted(per, key=int)
         ax.plot([0] + [int(s) for s in sev], [clean] + [per[s] for s in sev], marker=".",
@@ -75,10 +66,9 @@ def _spaced(ticks, gap):
 def plot_effective(summary: dict, path: str):
     from jclip.metrics import effective_robustness as er
 
-    plt = _plt()
     shifts = list(summary["per_seed"][str(summary["seeds"][0])]
                   ["effective_robustness_by_shift"])
-    fig, axes = plt.subplots(1, len(shifts), figsize=(4.3 * len(shifts), 4), squeeze=False)
+    fig, axes = figures.subplots(1, len(shifts), figsize=(4.3 * len(shifts), 4), squeeze=False)
     ticks = np.array([1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9,
                       0.95, 0.98, 0.99, 0.999, 0.9999])
     for ax, shift in zip(axes[0], shifts):
@@ -119,14 +109,13 @@ def _eval_result(workdir: str, seed, model: str, name: str) -> dict | None:
 
 
 def plot_reliability(summary: dict, workdir: str, path: str):
-    plt = _plt()
     seed = summary["seeds"][0]
     ref = summary["per_seed"][str(seed)]["reference_model"]
     result = _eval_result(workdir, seed, ref, "calibration")
     if result is None:
         return None
     sets = list(result["reliability"])
-    fig, axes = plt.subplots(1, len(sets), figsize=(3.3 * len(sets), 3.4), squeeze=False)
+    fig, axes = figures.subplots(1, len(sets), figsize=(3.3 * len(sets), 3.4), squeeze=False)
     for ax, name in zip(axes[0], sets):
         for key, color in (("before", "tab:red"), ("after", "tab:blue")):
             d = result["reliability"][name][key]
@@ -149,7 +138,6 @@ def plot_reliability(summary: dict, workdir: str, path: str):
 
 
 def plot_ood(summary: dict, workdir: str, path: str):
-    plt = _plt()
     seed = summary["seeds"][0]
     entry = summary["per_seed"][str(seed)]
     ref = entry["reference_model"]
@@ -158,7 +146,7 @@ def plot_ood(summary: dict, workdir: str, path: str):
     if result is None:
         return None
     scores = list(result["histograms"])
-    fig, axes = plt.subplots(1, len(scores), figsize=(3.2 * len(scores), 3), squeeze=False)
+    fig, axes = figures.subplots(1, len(scores), figsize=(3.2 * len(scores), 3), squeeze=False)
     for ax, score in zip(axes[0], scores):
         h = result["histograms"][score]
         edges = np.asarray(h["edges"])
@@ -173,9 +161,8 @@ def plot_ood(summary: dict, workdir: str, path: str):
 
 
 def plot_spurious(summary: dict, path: str):
-    plt = _plt()
     mean, std = summary["mean"], summary["std"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.8))
+    fig, (a, b) = figures.subplots(1, 2, figsize=(9, 3.8))
     corrs = sorted(mean["spurious"], key=float)
     x = [float(c) for c in corrs]
     for key in ("easy", "hard", "drop"):

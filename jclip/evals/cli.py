@@ -67,10 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--num_examples", type=int, default=None,
                    help="attack the first N examples only")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    p.add_argument("--cache_dir", default=None, help="on-disk cache of image features")
+    p.add_argument("--cache_dir", default=None,
+                   help="on-disk cache of image features, keyed by the model's weights, the "
+                        "dataset spec and options and, for local data (folder:, pairs:, wds:, "
+                        "countbench), a blake2b hash of the content of every file read (each "
+                        "file is read once more per run to check it); an unreadable entry is "
+                        "encoded again")
     p.add_argument("--num_workers", type=int, default=2, help="image decoding threads")
     p.add_argument("--skip_existing", action="store_true",
-                   help="skip (model, dataset, task) whose output file exists")
+                   help="skip (model, dataset, task) whose output file holds a complete result")
     p.add_argument("--no_download", action="store_true", help="never download tfds data")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     g = p.add_argument_group("several processes (each encodes its part of every split)")
@@ -100,12 +105,45 @@ def _slug(text: str) -> str:
     return re.sub(r"[^\w.@=-]+", "_", text).strip("_")
 
 
-def model_name(source: str) -> str:
-    """How output file names and tables name a model source."""
+def model_name(source: str, depth: int = 1) -> str:
+    """How output file names and tables name a model source: a local path by its last ``depth``
+    folder names, a hub id by itself (``/`` -> ``_``)."""
     source = source.removeprefix("hf-hub:").rstrip("/")
     if os.path.exists(source):
-        source = os.path.basename(os.path.abspath(source))
+        parts = os.path.abspath(source).split(os.sep)[1:]
+        source = "_".join(parts[-depth:])
     return _slug(source.replace("/", "_"))
+
+
+def model_names(sources: list[str]) -> dict[str, str]:
+    """{source: name}, names distinct and recognisable: two local models both named ``ckpt``
+    (``runs/a/ckpt``, ``runs/b/ckpt``) become ``a_ckpt`` and ``b_ckpt``.
+
+    Raises ValueError when a source is listed twice, or two sources still share a name.
+    """
+    repeated = sorted({s for s in sources if sources.count(s) > 1})
+    if repeated:
+        raise ValueError(f"--model lists {repeated} more than once")
+    depth = dict.fromkeys(sources, 1)
+    for _ in range(64):
+        names = {s: model_name(s, depth[s]) for s in sources}
+        clashes = [s for s in sources if list(names.values()).count(names[s]) > 1]
+        grown = [s for s in clashes if model_name(s, depth[s] + 1) != names[s]]
+        if not clashes:
+            return names
+        if not grown:
+            break
+        for s in grown:
+            depth[s] += 1
+    same = sorted(s for s in sources if list(names.values()).count(names[s]) > 1)
+    raise ValueError(f"the models {same} would get the same name {names[same[0]]!r} in results "
+                     "and output files: evaluate them in separate runs")
+
+
+def model_source(source: str) -> str:
+    """The full source a result records: a local path made absolute, a hub id as given."""
+    expanded = os.path.expanduser(source)
+    return os.path.abspath(expanded) if os.path.exists(expanded) else source
 
 
 def _model_dir(source: str) -> str:
@@ -128,6 +166,7 @@ def check_model_source(source: str) -> None:
 def plan(args) -> list[tuple[str, str, dict, str]]:
     """(model source, dataset spec, task dict, output path) for every run, all checked."""
     specs = datasets_lib.expand(args.dataset)
+    named = model_names(list(args.model))
     runs = []
     for source in args.model:
         check_model_source(source)
@@ -173,9 +212,28 @@ def plan(args) -> list[tuple[str, str, dict, str]]:
                 registry.TASKS[kind].check(task)  # bad corruptions / severities fail here
             if kind == "adversarial":
                 registry.TASKS[kind].settings(task)  # bad attack settings fail here
-            out = args.output.format(model=model_name(source), dataset=_slug(spec), task=kind)
+            out = args.output.format(model=named[source], dataset=_slug(spec), task=kind)
             runs.append((source, spec, task, out))
+    _check_outputs(runs, args.output)
     return runs
+
+
+def _check_outputs(runs, template: str) -> None:
+    """Refuses a plan in which two runs would write the same file (one result would be lost)."""
+    seen = {}
+    for source, spec, task, out in runs:
+        key = os.path.normpath(os.path.abspath(out))
+        if key in seen:
+            first = seen[key]
+            missing = [f"{{{k}}}" for k in ("model", "dataset", "task") if f"{{{k}}}" not in
+                       template]
+            hint = (f"add {' / '.join(missing)} to it" if missing else
+                    "the names collide after cleaning: evaluate them in separate runs")
+            raise ValueError(
+                f"--output {template!r} gives the same file {out} to ({first[0]}, {first[1]}, "
+                f"{first[2]['type']}) and ({source}, {spec}, {task['type']}): one result would "
+                f"replace the other; {hint}")
+        seen[key] = (source, spec, task)
 
 
 ADVERSARIAL_FLAGS = ("attack", "eps", "steps", "step_size", "norm", "units", "defense",
@@ -213,25 +271,27 @@ def run(args) -> list[dict]:
     from jclip.evals.encode import EvalContext
 
     runs = plan(args)
+    named = model_names(list(args.model))
     lead = jax.process_index() == 0
     results = []
     for source in dict.fromkeys(r[0] for r in runs):
         todo = [r for r in runs if r[0] == source]
         if args.skip_existing:
-            todo = [r for r in todo if not os.path.isfile(r[3])]
+            todo = [r for r in todo if not is_result_file(r[3])]
             if not todo:
                 continue
         path = _model_dir(source)
         model, params = jclip.load(path, arch=args.arch)
         tokenizer = jclip.load_tokenizer(path, context_length=model.config.context_length,
                                          tokenizer=args.tokenizer)
-        ctx = EvalContext(model, params, tokenizer, model_name=model_name(source),
+        ctx = EvalContext(model, params, tokenizer, model_name=named[source],
                           batch_size=args.batch_size, precision=args.precision,
                           cache_dir=args.cache_dir, data_dir=args.data_dir,
                           download=not args.no_download, num_workers=args.num_workers,
                           progress=not args.quiet)
         for _, _, task, out in todo:
             result = runner.run_task(ctx, task)
+            result["model_source"] = model_source(source)
             results.append(result)
             if lead:  # every process has the same result; one writes it
                 runner.write_result(result, out)
@@ -239,6 +299,16 @@ def run(args) -> list[dict]:
     if results and lead:
         print("\n" + summarize.table(results, "md"), flush=True)
     return results
+
+
+def is_result_file(path: str) -> bool:
+    """Whether ``path`` holds a complete result (``--skip_existing``): a file cut mid-write, or
+    one that is not a result, is run again."""
+    try:
+        summarize.read_results([path])
+    except ValueError:
+        return False
+    return True
 
 
 def _print_result(result: dict, path: str) -> None:

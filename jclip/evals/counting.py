@@ -26,8 +26,11 @@ The ``countbench:DIR`` dataset spec (also ``countbench`` with ``data_dir``) is
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from jclip import figures
 from jclip.data import counterfactual as cf_lib
 from jclip.evals.eval_data import EvalData, fingerprint, list_batches
 
@@ -174,15 +177,8 @@ def run(ctx, task: dict) -> dict:
 
 def plot_counts(result: dict, path: str, title: str = "") -> str:
     """Confusion matrix (row-normalised) and per-count accuracy of a result, as one PNG."""
-    import os
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     counts, matrix = result["counts"], np.asarray(result["confusion_matrix"], np.float64)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3.4))
+    fig, (ax1, ax2) = figures.subplots(1, 2, figsize=(8, 3.4))
     norm = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
     ax1.imshow(norm, vmin=0, vmax=1, cmap="Blues")
     ax1.set_xticks(range(len(counts)), counts)
@@ -198,7 +194,6 @@ def plot_counts(result: dict, path: str, title: str = "") -> str:
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -207,8 +202,6 @@ def countbench_source(rest: str, split: str | None, *, data_dir=None, images_dir
     """``countbench:DIR`` (or ``countbench`` with ``data_dir``) -> ``EvalData`` of kind
     counting: class id = count, classes two..ten, captions = the rows' texts; the reader's
     counts of missing images and bad rows in ``EvalData.report``."""
-    import os
-
     from jclip.data import countbench
 
     root = rest or data_dir
@@ -230,4 +223,5 @@ def countbench_source(rest: str, split: str | None, *, data_dir=None, images_dir
         make_batches=list_batches(list(range(n)), bench.load),
         fingerprint=fingerprint("countbench", bench.json_path, list(bench.indices),
                                 [(st.st_size, st.st_mtime_ns) for st in stats]),
-        class_subset=countbench.COUNTS, expected_examples=lambda: n, report=bench.report())
+        class_subset=countbench.COUNTS, expected_examples=lambda: n, report=bench.report(),
+        files=(bench.json_path, *bench.files))

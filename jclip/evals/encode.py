@@ -21,12 +21,14 @@ import json
 import os
 import sys
 import time
+import zipfile
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jclip.evals.datasets import EvalData, get_eval_data
+from jclip.evals.eval_data import content_digest
 from jclip.ops import l2_normalize
 
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16"}
@@ -224,12 +226,23 @@ class EvalContext:
             default=str).encode()).hexdigest()[:24]
         if key in self._memory:
             return self._memory[key]
-        path = os.path.join(self.cache_dir, f"{key}.npz") if self.cache_dir else None
+        path = None
+        if self.cache_dir:  # on disk, local data is keyed by the content of its files too
+            start = time.perf_counter()
+            content = content_digest(data.files) if data.files else ""
+            self._timed("cache_key_s", time.perf_counter() - start)
+            disk_key = hashlib.sha256(f"{key}|{content}".encode()).hexdigest()[:24]
+            path = os.path.join(self.cache_dir, f"{disk_key}.npz")
+        out = None
         if path and os.path.isfile(path):
             start = time.perf_counter()
-            out = _read_cache(path)
+            try:
+                out = _read_cache(path)
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+                print(f"jclip.evals: the feature cache {path} is unreadable ({type(e).__name__}: "
+                      f"{e}); encoding {data.name} again", file=sys.stderr, flush=True)
             self._timed("cache_read_s", time.perf_counter() - start)
-        else:
+        if out is None:
             start = time.perf_counter()
             out = self._encode_split(data)
             self._timed("image_encode_s", time.perf_counter() - start)

@@ -34,6 +34,8 @@ class EvalData:
       number of examples read), or None.
     fingerprint: identity of the data for the embedding cache (spec, split, options, files).
     train_split: the split few-shot / linear-probe tasks train on, or None.
+    files: the local files the examples are read from (images, shards, caption files), whose
+      content keys the on-disk feature cache; () for catalog (tfds) and generated data.
     """
 
     name: str
@@ -47,12 +49,28 @@ class EvalData:
     expected_examples: Callable[[], int | None] = lambda: None
     train_split: str | None = None
     report: dict | None = None  # what the source counted while reading (e.g. missing images)
+    files: tuple[str, ...] = ()
 
     def batches(self, preprocess, batch_size: int, *, process_index: int = 0,
                 process_count: int = 1, num_workers: int = 2) -> Iterator[dict]:
         return self.make_batches(preprocess=preprocess, batch_size=batch_size,
                                  process_index=process_index, process_count=process_count,
                                  num_workers=num_workers)
+
+
+def content_digest(paths) -> str:
+    """blake2b of the bytes of ``paths`` (in order, each with its length): the on-disk feature
+    cache's key for local data, so that a file replaced by another of the same size and
+    modification time (``cp -p``, ``rsync -t``, ``tar x``) is never served stale features."""
+    h = hashlib.blake2b(digest_size=16)
+    for path in paths:
+        with open(path, "rb") as f:
+            size = 0
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+        h.update(f"|{size}|".encode())
+    return h.hexdigest()
 
 
 def fingerprint(*parts) -> str:

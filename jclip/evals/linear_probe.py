@@ -23,7 +23,15 @@ def train_data(ctx, task):
         raise ValueError(f"{data.name} has no train split: pass train_split=")
     if split == data.split:
         raise ValueError(f"{data.name}: train_split and split are both {split!r}")
-    return data, ctx.dataset(task, split)
+    train = ctx.dataset(task, split)
+    shared = sorted(set(train.files) & set(data.files))
+    if shared:  # e.g. a folder without split subfolders serves every split from the same files
+        raise ValueError(
+            f"{data.name}: the train split {split!r} and the evaluation split {data.split!r} "
+            f"read the same files ({len(shared)} shared, e.g. {shared[0]}): a probe fitted on "
+            "the test images measures nothing; give a dataset with separate train and test "
+            "splits (e.g. a folder with train/ and test/ subfolders)")
+    return data, train
 
 
 def split_validation(labels: np.ndarray, proportion: float, seed: int):

@@ -56,7 +56,8 @@ def folder_source(rest: str, split: str | None, *, data_dir=None, templates=None
         fingerprint=fingerprint("folder", data.root, data.classes,
                                 [os.path.relpath(f, data.root) for f in data.files],
                                 data.labels.tolist(), data.sizes, data.mtimes),
-        expected_examples=lambda: n, train_split="train" if has_train else None)
+        expected_examples=lambda: n, train_split="train" if has_train else None,
+        files=tuple(data.files))
 
 
 def _captions_file(rest: str, split: str | None) -> str:
@@ -122,7 +123,7 @@ def pairs_source(rest: str, split: str | None, *, data_dir=None, image_key: str 
         templates=None, make_batches=list_batches(list(range(n)), load),
         fingerprint=fingerprint("pairs", os.path.abspath(path), digest, image_key, caption_key,
                                 [(st.st_size, st.st_mtime_ns) for st in stats]),
-        expected_examples=lambda: n)
+        expected_examples=lambda: n, files=(os.path.abspath(path), *images))
 
 
 def wds_source(rest: str, split: str | None, *, data_dir=None, templates=None):
@@ -146,7 +147,8 @@ def wds_source(rest: str, split: str | None, *, data_dir=None, templates=None):
         fingerprint=fingerprint("wds", data.root, split, data.kind,
                                 [(os.path.relpath(p, data.root), st.st_size, st.st_mtime_ns)
                                  for p, st in zip(data.shards, stats)]),
-        expected_examples=lambda: n, train_split="train" if has_train else None)
+        expected_examples=lambda: n, train_split="train" if has_train else None,
+        files=tuple(data.shards))
 
 
 SOURCES = {"folder": folder_source, "pairs": pairs_source, "wds": wds_source}

@@ -36,6 +36,15 @@ from jclip.tokenizer import HFTokenizer, Tokenizer, WordTokenizer
 JCLIP_CONFIG = "jclip_config.json"
 JCLIP_PARAMS = "params.msgpack"
 SAVE_FORMATS = ("jclip", "hf")
+# Files that make a folder a model (any format jclip.load reads) and the tokenizer files beside
+# them: save refuses to write over them, and overwrite=True removes them first.
+MODEL_FILES = (JCLIP_CONFIG, JCLIP_PARAMS, "config.json", "model.safetensors",
+               "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
+               "open_clip_config.json", "open_clip_model.safetensors",
+               "open_clip_pytorch_model.bin", "preprocessor_config.json",
+               "processor_config.json")
+TOKENIZER_FILES = ("jclip_tokenizer.json", "tokenizer.json", "tokenizer_config.json",
+                   "special_tokens_map.json", "vocab.json", "merges.txt", "spiece.model")
 
 
 def _split_args(args) -> tuple[str, ModelConfig, dict]:
@@ -56,7 +65,7 @@ def _split_args(args) -> tuple[str, ModelConfig, dict]:
     return os.fspath(directory), config, params
 
 
-def save(*args, format: str = "jclip", tokenizer=None) -> str:
+def save(*args, format: str = "jclip", tokenizer=None, overwrite: bool = False) -> str:
     """Writes a model's params to a folder -> the folder's path.
 
     Call as ``save(model, params, directory)`` or ``save(directory, model, params)``.
@@ -69,6 +78,9 @@ def save(*args, format: str = "jclip", tokenizer=None) -> str:
         the module docstring).
       tokenizer: a ``jclip.Tokenizer`` (CLIP BPE), ``HFTokenizer`` or ``WordTokenizer`` saved
         beside the weights (``jclip.load_tokenizer(directory)`` reads it); None writes none.
+      overwrite: a folder that already holds a model (``MODEL_FILES``) is refused
+        (``FileExistsError``) unless True; then that model's files and tokenizer files are
+        removed first, so the folder holds exactly the new model.
     Returns:
       The directory; ``jclip.load(directory)`` gives back equal params.
     """
@@ -81,6 +93,7 @@ def save(*args, format: str = "jclip", tokenizer=None) -> str:
         raise TypeError("a WordTokenizer has no Hugging Face files to write: save it with "
                         "format='jclip' (jclip_tokenizer.json)")
     _check_tokenizer(tokenizer, config)
+    _clear_folder(directory, overwrite)
     os.makedirs(directory, exist_ok=True)
     if format == "jclip":
         _write_json(os.path.join(directory, JCLIP_CONFIG),
@@ -90,11 +103,6 @@ def save(*args, format: str = "jclip", tokenizer=None) -> str:
         if tokenizer is not None:
             write_tokenizer(directory, tokenizer)
         return directory
-    if os.path.isfile(os.path.join(directory, JCLIP_CONFIG)):
-        raise FileExistsError(
-            f"{directory} holds a jclip-format checkpoint ({JCLIP_CONFIG}), which jclip.load "
-            "would read instead of the HF files: save to another folder or delete it first"
-        )
     sot = getattr(tokenizer, "sot_id", None) if tokenizer is not None else None
     _write_json(os.path.join(directory, "config.json"), hf_config(config, bos_token_id=sot))
     save_hf_weights(os.path.join(directory, "model.safetensors"), config, params)
@@ -102,6 +110,21 @@ def save(*args, format: str = "jclip", tokenizer=None) -> str:
     if tokenizer is not None:
         write_tokenizer(directory, tokenizer)
     return directory
+
+
+def _clear_folder(directory: str, overwrite: bool) -> None:
+    """Refuses to write over a saved model; with ``overwrite`` removes its files first."""
+    present = [n for n in MODEL_FILES if os.path.isfile(os.path.join(directory, n))]
+    if not present:
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"{directory} already holds a model ({', '.join(present)}): save to another folder, "
+            "or pass overwrite=True to replace it")
+    for name in MODEL_FILES + TOKENIZER_FILES:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            os.remove(path)
 
 
 def save_hf_weights(path: str, config: ModelConfig, params: dict) -> None:

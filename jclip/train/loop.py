@@ -222,7 +222,9 @@ class Trainer:
             params = multihost_utils.process_allgather(params, tiled=True)
         if jax.process_index() != 0:
             return directory
-        jclip.save(directory, self.model, jax.device_get(params), tokenizer=self.tokenizer)
+        # The run owns its model folder: a rerun or the WiSE-FT model replaces it.
+        jclip.save(directory, self.model, jax.device_get(params), tokenizer=self.tokenizer,
+                   overwrite=True)
         return directory
 
     def _check_finite(self, step: int, metrics: dict) -> dict:

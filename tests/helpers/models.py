@@ -1,16 +1,27 @@
-"""A tiny CLIP over the scenes' vocabulary, for the jclip.evals tests (random init, 32 px)."""
+"""Tiny models and tokenizers of the tests: a tiny CLIP over the scenes' vocabulary (random init,
+32 px) and its trainer-style workdir, the trainer's micro config, the openclip_native fixture's
+architecture, and tokenizers of free text."""
 
 import functools
 import os
 
 import jax
 import numpy as np
+import pytest
 
 import jclip
 from jclip.data import shapes
 from jclip.tokenizer import WordTokenizer
 
 SHAPES3 = ("circle", "square", "triangle")
+MICRO = "experiments/configs/shapes_micro.py"
+
+# The architecture of the openclip_native fixture (make_openclip_fixture.py's MODEL_CFG).
+OPENCLIP_NATIVE = jclip.ModelConfig(
+    kind="clip", embed_dim=24, image_size=32, patch_size=8, vision_width=32, vision_layers=2,
+    vision_heads=2, vision_mlp_dim=64, vocab_size=500, context_length=16, text_width=32,
+    text_layers=2, text_heads=4, text_mlp_dim=48, eos_token_id=499, act="quick_gelu",
+)
 
 
 @functools.cache
@@ -49,3 +60,20 @@ class HashTokenizer:
             ids[-1] = base.eos_id
             out[row, : len(ids)] = ids
         return out
+
+
+@pytest.fixture(scope="module", name="micro")
+def micro_fixture():
+    """The fixture ``micro``: (config, model, word tokenizer) of the trainer's micro config. Import
+    micro_fixture into a test module to use it (its tests take an argument named micro)."""
+    from jclip.train import config as config_lib
+    from jclip.train import loop
+
+    config = config_lib.load_config(MICRO)
+    model, tokenizer, _ = loop.build_model(config)
+    return config, model, tokenizer
+
+
+def any_text_tokenizer(texts):
+    """int32 [B, 8] from any text (character codes), for captions outside the word vocabulary."""
+    return np.array([[ord(ch) % 97 for ch in (t + " " * 8)[:8]] for t in texts], np.int32)
