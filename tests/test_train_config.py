@@ -96,6 +96,11 @@ def test_load_config_adds_the_optional_keys_so_they_can_be_overridden():
     ({"wise_ft_alpha": 0.5}, None, "set init_from, or wise_ft_alpha=None"),
     ({"evals.count": "{'type': 'nope', 'dataset': 'jclip_shapes/counting'}"}, None,
      "config.evals.count"),
+    # The tasks' own checks run before the first step, as on the command line.
+    ({"evals.count": "{'type': 'corruption', 'dataset': 'jclip_shapes/counting', "
+                     "'corruptions': ['gausian_noise']}"}, None, "gausian_noise"),
+    ({"evals.count": "{'type': 'adversarial', 'dataset': 'jclip_shapes/counting', "
+                     "'eps': -3}"}, None, "eps"),
 ])
 def test_check_config_names_the_problem_and_the_fix(overrides, num_devices, message):
     config = config_lib.load_config(MICRO)

@@ -58,6 +58,11 @@ DEFAULTS = {
 }
 
 
+def check(task: dict) -> None:
+    """The task contract's check: bad attack / defence settings raise before any encoding."""
+    settings(task)
+
+
 def settings(task: dict) -> dict:
     """The validated attack / defence settings of a task, eps and steps as fractions too."""
     attack, norm, units, defense = (task["attack"], task["norm"], str(task["units"]),

@@ -207,11 +207,7 @@ def plan(args) -> list[tuple[str, str, dict, str]]:
                     task["templates"] = args.templates
             if args.classnames:
                 task["classnames"] = args.classnames
-            task = runner.check_task(task)
-            if kind == "corruption":
-                registry.TASKS[kind].check(task)  # bad corruptions / severities fail here
-            if kind == "adversarial":
-                registry.TASKS[kind].settings(task)  # bad attack settings fail here
+            task = runner.check_task(task)  # with the task's own check (attack settings, ...)
             out = args.output.format(model=named[source], dataset=_slug(spec), task=kind)
             runs.append((source, spec, task, out))
     _check_outputs(runs, args.output)

@@ -17,7 +17,9 @@ from jclip.evals.registry import COMMON_KEYS, TASKS
 
 
 def check_task(task: dict) -> dict:
-    """The task with every key filled in; ValueError / TypeError naming what is wrong."""
+    """The task with every key filled in, checked by its module's ``check(task)`` when it has
+    one (before any image is encoded: the CLI, ``evaluate`` and the trainer's ``config.evals``
+    all come here); ValueError / TypeError naming what is wrong."""
     if not isinstance(task, dict):
         raise TypeError(f"a task must be a dict with a 'type', got {type(task).__name__}")
     task = dict(task)
@@ -40,7 +42,11 @@ def check_task(task: dict) -> dict:
         task["templates"] = list(prompts.load_templates(task["templates"]))
     elif task.get("templates") is not None:
         task["templates"] = list(prompts.check_templates(task["templates"]))
-    return {**defaults, **task}
+    task = {**defaults, **task}
+    check = getattr(TASKS[kind], "check", None)  # the task's own checks (attack settings, ...)
+    if check is not None:
+        check(task)
+    return task
 
 
 def task_name(task: dict) -> str:
