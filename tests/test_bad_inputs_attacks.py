@@ -40,6 +40,14 @@ def case_negative_eps(tmp_path):
     _pgd(eps=-1 / 255)
 
 
+def case_linf_eps_in_255_units(tmp_path):
+    _pgd(eps=8)  # meant 8/255: a radius of 8 pixel ranges would replace the image
+
+
+def case_linf_step_in_255_units(tmp_path):
+    _pgd(step_size=2)
+
+
 def case_zero_steps(tmp_path):
     _pgd(steps=0)
 
@@ -187,6 +195,8 @@ def case_cli_negative_eps(tmp_path):
 
 CASES = [
     (case_negative_eps, ValueError, "eps must be >= 0"),
+    (case_linf_eps_in_255_units, ValueError, r"eps=8 exceeds the \[0, 1\] pixel range.*8/255"),
+    (case_linf_step_in_255_units, ValueError, r"step_size=2 exceeds the \[0, 1\] pixel range"),
     (case_zero_steps, ValueError, "steps must be >= 1"),
     (case_float_steps, TypeError, "steps must be a Python int"),
     (case_zero_step_size, ValueError, "step_size must be > 0"),

@@ -94,6 +94,10 @@ def case_ece_zero_bins(tmp_path):
     metrics.expected_calibration_error(PROBS, jnp.array([0, 1, 2]), n_bins=0)
 
 
+def case_reliability_diagram_zero_bins(tmp_path):
+    metrics.reliability_diagram(PROBS, jnp.array([0, 1, 2]), n_bins=0)
+
+
 def case_vendi_negative_order(tmp_path):
     metrics.vendi_score(jnp.ones((5, 3)), q=-1)
 
@@ -369,6 +373,7 @@ CASES = [
     (case_auroc_empty, ValueError, "scores_pos is empty"),
     (case_fpr_at_tpr_above_one, ValueError, "tpr must lie in \\(0, 1\\], got 1.5"),
     (case_ece_zero_bins, ValueError, "n_bins must be a positive int, got 0"),
+    (case_reliability_diagram_zero_bins, ValueError, "n_bins must be a positive int, got 0"),
     (case_vendi_negative_order, ValueError, "Vendi order q must lie in \\(0, inf\\]"),
     (case_vendi_unknown_kernel, ValueError, "kernel must be 'cosine' or 'gaussian', got 'poly'"),
     (case_rke_zero_sigma, ValueError, "sigma must be a positive finite number, got 0.0"),

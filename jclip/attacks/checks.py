@@ -69,6 +69,15 @@ def check_number(value, name: str, *, positive: bool = False) -> None:
         raise ValueError(f"{name} must be >= 0, got {v}")
 
 
+def check_linf_fraction(value, name: str) -> None:
+    """An l_inf radius or step above 1 spans the whole [0, 1] pixel range: almost surely a
+    value in /255 units (``8`` for 8/255), which would replace the image outright."""
+    if is_concrete(value) and float(np.asarray(value)) > 1.0:
+        v = float(np.asarray(value))
+        raise ValueError(f"{name}={v:g} exceeds the [0, 1] pixel range: l_inf attacks take "
+                         f"fractions of the range, e.g. {name}={v:g}/255 for '{name} {v:g}'")
+
+
 def check_steps(steps, name: str = "steps", minimum: int = 1) -> int:
     """``steps`` is static (a Python int >= minimum): it sets the length of the loop."""
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):

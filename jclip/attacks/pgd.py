@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from jclip.attacks.checks import (
+    check_linf_fraction,
     check_norm,
     check_number,
     check_per_example,
@@ -71,6 +72,10 @@ def check_attack_args(x, eps, step_size, steps, norm) -> int:
     if step_size is not None:
         check_number(step_size, "step_size", positive=True)
     check_norm(norm)
+    if norm == "linf":
+        check_linf_fraction(eps, "eps")
+        if step_size is not None:
+            check_linf_fraction(step_size, "step_size")
     return check_steps(steps)
 
 

@@ -40,6 +40,11 @@ def _prepare(probs, labels, mask):
     return probs, labels, as_mask(mask, probs.shape[0])
 
 
+def _check_bins(n_bins) -> None:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive int, got {n_bins!r}")
+
+
 def expected_calibration_error(probs, labels, n_bins: int = 15, *, mask=None):
     """Expected calibration error with equal-width confidence bins (Guo et al., 2017, eq. 3).
 
@@ -54,8 +59,7 @@ def expected_calibration_error(probs, labels, n_bins: int = 15, *, mask=None):
     Returns:
       Scalar float32 in [0, 1].
     """
-    if not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive int, got {n_bins!r}")
+    _check_bins(n_bins)
     count, sum_conf, sum_correct = _binned(*_prepare(probs, labels, mask), n_bins)
     return jnp.sum(jnp.abs(sum_correct - sum_conf)) / jnp.sum(count)
 
@@ -67,6 +71,7 @@ def reliability_diagram(probs, labels, n_bins: int = 15, *, mask=None):
       dict of [n_bins] arrays: "count", "confidence" (mean confidence, NaN for empty bins),
       "accuracy" (NaN for empty bins) and "edges" ([n_bins + 1]).
     """
+    _check_bins(n_bins)
     count, sum_conf, sum_correct = _binned(*_prepare(probs, labels, mask), n_bins)
     safe = jnp.where(count > 0, count, jnp.nan)
     return {
